@@ -1,0 +1,317 @@
+//! `claimguardian`: run the whole platform (`up`), one server (`serve`),
+//! migrations (`migrate`) and operator tasks.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cg_context::MeshKey;
+use cg_gateway::{Gateway, GatewayConfig, Upstreams};
+use cg_runtime::{GrpcServer, ServerLimits};
+use claimguardian::database::{self, Database, PrintProgress};
+use claimguardian::demo;
+use claimguardian::platform::{self, Listen, ServiceDeps, ServiceKind};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "claimguardian",
+    version,
+    about = "The ClaimGuardian multi-tenant platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service and the gateway in this process, on a private
+    /// PostgreSQL cluster (or DATABASE_URL).
+    Up {
+        /// Seed the `demo` organization and print ready-to-paste grpcurl calls.
+        #[arg(long)]
+        demo: bool,
+        /// Where the private PostgreSQL cluster keeps its data.
+        #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "CG_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        /// Gateway port.
+        #[arg(long, env = "CG_PORT", default_value_t = 50051)]
+        port: u16,
+        /// Let the system pick free ports for every server (tests, parallel runs).
+        #[arg(long)]
+        any_ports: bool,
+    },
+    /// Run one server for a real deployment (one container each).
+    Serve {
+        #[command(subcommand)]
+        server: ServeCommand,
+    },
+    /// Apply the control-schema migrations, then every tenant schema's.
+    Migrate {
+        #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
+        data_dir: PathBuf,
+    },
+    /// Operator tasks.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServeCommand {
+    /// One domain service.
+    Service {
+        #[arg(value_enum)]
+        kind: ServiceKind,
+        #[arg(long, env = "CG_LISTEN", default_value = "0.0.0.0:50060")]
+        listen: SocketAddr,
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// 32-byte key shared by the gateway and the services, 64 hex digits.
+        #[arg(long, env = "CG_MESH_KEY", hide_env_values = true)]
+        mesh_key: String,
+    },
+    /// The gateway.
+    Gateway {
+        #[arg(long, env = "CG_LISTEN", default_value = "0.0.0.0:50051")]
+        listen: SocketAddr,
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, env = "CG_MESH_KEY", hide_env_values = true)]
+        mesh_key: String,
+        /// Base domain whose subdomains name tenants.
+        #[arg(long, env = "CG_BASE_DOMAIN", default_value = "claimguardian.ai")]
+        base_domain: String,
+        #[arg(long, env = "CG_TENANCY_URL")]
+        tenancy_url: String,
+        #[arg(long, env = "CG_IDENTITY_URL")]
+        identity_url: String,
+        #[arg(long, env = "CG_BILLING_URL")]
+        billing_url: String,
+        #[arg(long, env = "CG_AUDIT_URL")]
+        audit_url: String,
+        #[arg(long, env = "CG_CLAIMS_URL")]
+        claims_url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Create a platform operator API key and print it (shown once).
+    CreateKey {
+        /// Who or what the key is for.
+        #[arg(long, default_value = "operator")]
+        label: String,
+        #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    cg_runtime::init_tracing();
+    if let Err(error) = run(Cli::parse()).await {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up {
+            demo,
+            data_dir,
+            host,
+            port,
+            any_ports,
+        } => up(demo, &data_dir, host, port, any_ports).await,
+        Command::Serve { server } => serve(server).await,
+        Command::Migrate { data_dir } => {
+            let database = Database::open(&data_dir).await?;
+            println!("migrating {}", redact(database.url()));
+            let result = database::migrate_all(database.url(), &mut PrintProgress).await;
+            database.close().await?;
+            result
+        }
+        Command::Operator {
+            command: OperatorCommand::CreateKey { label, data_dir },
+        } => {
+            let database = Database::open(&data_dir).await?;
+            let result = async {
+                database::migrate_all(database.url(), &mut ()).await?;
+                let pool = cg_db::connect_control(database.url(), 1).await?;
+                let key = cg_identity::operator_keys::create(&pool, &label).await?;
+                println!("{}", key.secret_key);
+                eprintln!(
+                    "operator key {} created; it is shown once, store it now",
+                    key.id
+                );
+                anyhow::Ok(())
+            }
+            .await;
+            database.close().await?;
+            result
+        }
+    }
+}
+
+async fn up(
+    seed_demo: bool,
+    data_dir: &std::path::Path,
+    host: IpAddr,
+    port: u16,
+    any_ports: bool,
+) -> anyhow::Result<()> {
+    println!("starting PostgreSQL…");
+    let database = Database::open(data_dir).await?;
+    let result = async {
+        println!("migrating…");
+        database::migrate_all(database.url(), &mut PrintProgress).await?;
+        let deps = ServiceDeps::connect(database.url(), Arc::new(MeshKey::generate())).await?;
+        let demo_seed = if seed_demo {
+            Some(demo::seed(&deps.control, &deps.tenant).await?)
+        } else {
+            None
+        };
+        let listen = Listen {
+            host,
+            gateway_port: if any_ports { 0 } else { port },
+            service_ports: any_ports.then_some(0),
+        };
+        let mut running = platform::start(deps, &listen, GatewayConfig::default()).await?;
+        println!();
+        for (kind, addr) in &running.services {
+            println!("  {:<9} {addr}", kind.name());
+        }
+        println!("  {:<9} {}", "gateway", running.gateway);
+        if let Some(seed) = demo_seed {
+            println!();
+            if seed.created_organization {
+                println!(
+                    "Seeded the Enterprise organization `demo` (FL, GA, SC) with 3 properties."
+                );
+            }
+            println!("Operator key (shown once): {}", seed.operator_key);
+            println!("Try:");
+            for call in demo::grpcurl_calls(running.gateway, &seed.operator_key) {
+                println!("  {call}");
+            }
+        }
+        println!();
+        println!(
+            "ClaimGuardian is up: gateway on {}. Press Ctrl-C to stop.",
+            running.gateway
+        );
+        tokio::select! {
+            _ = shutdown_requested() => {
+                println!("stopping…");
+                running.stop().await
+            }
+            error = running.wait_for_failure() => Err(error),
+        }
+    }
+    .await;
+    database.close().await?;
+    if result.is_ok() {
+        println!("stopped.");
+    }
+    result
+}
+
+async fn serve(server: ServeCommand) -> anyhow::Result<()> {
+    match server {
+        ServeCommand::Service {
+            kind,
+            listen,
+            database_url,
+            mesh_key,
+        } => {
+            let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
+            let deps = ServiceDeps::connect(&database_url, key).await?;
+            let server = GrpcServer::bind(kind.name(), listen).await?;
+            server
+                .serve(
+                    platform::service_routes(kind, &deps),
+                    &[kind.grpc_name()],
+                    ServerLimits::default(),
+                    shutdown_requested(),
+                )
+                .await
+        }
+        ServeCommand::Gateway {
+            listen,
+            database_url,
+            mesh_key,
+            base_domain,
+            tenancy_url,
+            identity_url,
+            billing_url,
+            audit_url,
+            claims_url,
+        } => {
+            let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
+            let pool = cg_db::connect_control(&database_url, 10).await?;
+            let mut upstreams = Upstreams::default();
+            for (kind, url) in [
+                (ServiceKind::Tenancy, tenancy_url),
+                (ServiceKind::Identity, identity_url),
+                (ServiceKind::Billing, billing_url),
+                (ServiceKind::Audit, audit_url),
+                (ServiceKind::Claims, claims_url),
+            ] {
+                upstreams.add(kind.grpc_name(), &url)?;
+            }
+            let config = GatewayConfig {
+                base_domain,
+                ..GatewayConfig::default()
+            };
+            let gateway = Gateway::new(config, upstreams, pool, key)?;
+            let server = GrpcServer::bind("gateway", listen).await?;
+            server
+                .serve(
+                    gateway.routes(),
+                    &[],
+                    ServerLimits::default(),
+                    shutdown_requested(),
+                )
+                .await
+        }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_requested() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// A database URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,386 @@
+//! The gateway's one handler: resolve, authenticate, apply policy, then
+//! forward the HTTP/2 request to the owning service without decoding it,
+//! with a signed context token and a deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cg_context::{
+    CONTEXT_HEADER, MeshKey, Permission, Principal, REQUEST_ID_HEADER, RequestId, Role, Tenant,
+    TenantContext,
+};
+use cg_db::ControlPool;
+use cg_proto::access::v1::Scope;
+use cg_proto::policy::MethodPolicy;
+use cg_status::{reason, with_reason};
+use cg_tenancy::directory::{self, TenantRecord};
+use http::{HeaderValue, Request, Response};
+use tonic::body::Body;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tower::ServiceExt as _;
+
+use crate::authenticate::{AuthError, authenticate};
+use crate::deadline;
+use crate::metadata::strip_untrusted;
+use crate::policy::PolicyTable;
+use crate::tenant::{TenantHint, hint};
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Tenants are subdomains of this domain, e.g. `claimguardian.ai`.
+    pub base_domain: String,
+    /// Lifetime of the context tokens the gateway mints.
+    pub context_ttl: Duration,
+    /// Deadline of a call that sets none.
+    pub default_deadline: Duration,
+    /// Longest deadline forwarded; longer ones are capped.
+    pub max_deadline: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            base_domain: "claimguardian.ai".to_owned(),
+            context_ttl: Duration::from_secs(60),
+            default_deadline: Duration::from_secs(30),
+            max_deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Upstream channels by fully qualified service name.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    channels: HashMap<String, Channel>,
+}
+
+impl Upstreams {
+    /// Adds the service at `address` (`http://host:port`); connects lazily
+    /// and reconnects by itself.
+    pub fn add(&mut self, service: &str, address: &str) -> anyhow::Result<()> {
+        let channel = Endpoint::from_shared(address.to_owned())
+            .with_context(|| format!("upstream address {address}"))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(2))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .connect_lazy();
+        self.channels.insert(service.to_owned(), channel);
+        Ok(())
+    }
+
+    fn get(&self, service: &str) -> Option<Channel> {
+        self.channels.get(service).cloned()
+    }
+}
+
+struct Inner {
+    config: GatewayConfig,
+    policies: PolicyTable,
+    upstreams: Upstreams,
+    pool: ControlPool,
+    mesh_key: Arc<MeshKey>,
+}
+
+/// The gateway: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("policies", &self.inner.policies.len())
+            .finish()
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        config: GatewayConfig,
+        upstreams: Upstreams,
+        pool: ControlPool,
+        mesh_key: Arc<MeshKey>,
+    ) -> anyhow::Result<Gateway> {
+        let policies = PolicyTable::from_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET)
+            .context("build the policy table from the descriptor set")?;
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                config,
+                policies,
+                upstreams,
+                pool,
+                mesh_key,
+            }),
+        })
+    }
+
+    /// Routes where every path not served locally (health, reflection) is forwarded.
+    pub fn routes(&self) -> Routes {
+        let gateway = self.clone();
+        let router = axum::Router::new().fallback(move |request: Request<axum::body::Body>| {
+            let gateway = gateway.clone();
+            async move { gateway.handle(request.map(Body::new)).await }
+        });
+        Routes::from(router)
+    }
+
+    async fn handle(&self, request: Request<Body>) -> Response<Body> {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<RequestId>().ok())
+            .unwrap_or_default();
+        let span = tracing::Span::current();
+        span.record("request_id", tracing::field::display(request_id));
+        let mut response = match self.forward(request, request_id).await {
+            Ok(response) => response,
+            Err(status) => {
+                tracing::info!(code = ?status.code(), message = status.message(), "refused");
+                status.into_http()
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+
+    async fn forward(
+        &self,
+        mut request: Request<Body>,
+        request_id: RequestId,
+    ) -> Result<Response<Body>, Status> {
+        let path = request.uri().path().to_owned();
+        let Some(policy) = self.inner.policies.get(&path) else {
+            return Err(if self.inner.policies.is_known_method(&path) {
+                with_reason(
+                    Code::PermissionDenied,
+                    "method has no access policy",
+                    reason::METHOD_NOT_ALLOWED,
+                    &[("method", &path)],
+                )
+            } else {
+                Status::unimplemented(format!("unknown method {path}"))
+            });
+        };
+        let ctx = self
+            .authorize(policy, request.headers(), request.uri(), request_id)
+            .await?;
+        let channel = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
+            Status::unimplemented(format!("no upstream serves {}", policy.service))
+        })?;
+
+        let timeout = match request.headers().get(deadline::GRPC_TIMEOUT) {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(deadline::parse)
+                .ok_or_else(|| Status::invalid_argument("malformed grpc-timeout"))?
+                .min(self.inner.config.max_deadline),
+            None => self.inner.config.default_deadline,
+        };
+        let token = self
+            .inner
+            .mesh_key
+            .mint(&ctx, self.inner.config.context_ttl);
+        let headers = request.headers_mut();
+        strip_untrusted(headers);
+        let internal = |value: &str| {
+            HeaderValue::from_str(value).map_err(|_| cg_status::internal("header value"))
+        };
+        headers.insert(CONTEXT_HEADER, internal(&token)?);
+        headers.insert(REQUEST_ID_HEADER, internal(&request_id.to_string())?);
+        headers.insert(
+            deadline::GRPC_TIMEOUT,
+            internal(&deadline::encode(timeout))?,
+        );
+
+        match tokio::time::timeout(timeout, channel.oneshot(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(with_reason(
+                Code::Unavailable,
+                format!("{} is unavailable, retry shortly", policy.service),
+                reason::UPSTREAM_UNAVAILABLE,
+                &[("service", policy.service.as_str())],
+            ))
+            .inspect_err(
+                |_| tracing::warn!(%error, service = %policy.service, "upstream call failed"),
+            ),
+            Err(_) => Err(Status::deadline_exceeded(
+                "deadline exceeded before the service answered",
+            )),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        policy: &MethodPolicy,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+        request_id: RequestId,
+    ) -> Result<TenantContext, Status> {
+        let principal =
+            authenticate(headers, &self.inner.pool)
+                .await
+                .map_err(|error| match error {
+                    AuthError::Invalid => with_reason(
+                        Code::Unauthenticated,
+                        "invalid credentials",
+                        reason::UNAUTHENTICATED,
+                        &[],
+                    ),
+                    AuthError::Unavailable(cause) => cg_status::unavailable(cause),
+                })?;
+        let hint = hint(headers, uri, &self.inner.config.base_domain);
+        match policy.scope {
+            Scope::Public => {
+                let tenant = match hint {
+                    TenantHint::None => None,
+                    hint => Some(self.tenant(hint, &principal, policy).await?),
+                };
+                Ok(TenantContext {
+                    request_id,
+                    principal,
+                    tenant,
+                })
+            }
+            Scope::Platform => match principal {
+                Principal::Operator { .. } => Ok(TenantContext {
+                    request_id,
+                    principal,
+                    tenant: None,
+                }),
+                Principal::Anonymous => Err(unauthenticated()),
+                _ => Err(with_reason(
+                    Code::PermissionDenied,
+                    "platform operators only",
+                    reason::OPERATOR_REQUIRED,
+                    &[],
+                )),
+            },
+            Scope::Tenant => {
+                if principal == Principal::Anonymous {
+                    return Err(unauthenticated());
+                }
+                if hint == TenantHint::None {
+                    return Err(with_reason(
+                        Code::InvalidArgument,
+                        "this method acts within an organization: send `x-tenant: <code>`",
+                        reason::TENANT_REQUIRED,
+                        &[],
+                    ));
+                }
+                let tenant = self.tenant(hint, &principal, policy).await?;
+                if let Some(permission) = &policy.permission {
+                    let permission: Permission = permission.parse().map_err(cg_status::internal)?;
+                    if !tenant.role.has(permission) {
+                        return Err(with_reason(
+                            Code::PermissionDenied,
+                            format!("role {} lacks {permission}", tenant.role),
+                            reason::PERMISSION_DENIED,
+                            &[
+                                ("permission", permission.as_str()),
+                                ("role", tenant.role.as_str()),
+                            ],
+                        ));
+                    }
+                }
+                Ok(TenantContext {
+                    request_id,
+                    principal,
+                    tenant: Some(tenant),
+                })
+            }
+            Scope::Unspecified => Err(with_reason(
+                Code::PermissionDenied,
+                "method has no access policy",
+                reason::METHOD_NOT_ALLOWED,
+                &[],
+            )),
+        }
+    }
+
+    /// Resolves and admits the named tenant for this principal: it must
+    /// exist, be active, and have the method's tier feature.
+    async fn tenant(
+        &self,
+        hint: TenantHint,
+        principal: &Principal,
+        policy: &MethodPolicy,
+    ) -> Result<Tenant, Status> {
+        let pool = &self.inner.pool;
+        let (record, named) = match hint {
+            TenantHint::Code(code) => (directory::by_code(pool, &code).await, code),
+            TenantHint::Domain(domain) => {
+                (directory::by_verified_domain(pool, &domain).await, domain)
+            }
+            TenantHint::None => return Err(cg_status::internal("tenant lookup without a hint")),
+        };
+        let record: TenantRecord = record.map_err(cg_status::unavailable)?.ok_or_else(|| {
+            with_reason(
+                Code::NotFound,
+                format!("organization `{named}` not found"),
+                reason::TENANT_NOT_FOUND,
+                &[("organization", named.as_str())],
+            )
+        })?;
+        if record.suspended {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                format!("organization `{}` is suspended", record.code),
+                reason::ORGANIZATION_SUSPENDED,
+                &[("organization", record.code.as_str())],
+            ));
+        }
+        if let Some(feature) = &policy.feature {
+            if !record.features.iter().any(|f| f == feature) {
+                let required = directory::lowest_tier_with(pool, feature)
+                    .await
+                    .map_err(cg_status::unavailable)?
+                    .unwrap_or_default();
+                return Err(with_reason(
+                    Code::PermissionDenied,
+                    format!("the {} tier does not include `{feature}`", record.tier),
+                    reason::FEATURE_NOT_IN_TIER,
+                    &[
+                        ("feature", feature.as_str()),
+                        ("current_tier", record.tier.as_str()),
+                        ("required_tier", required.as_str()),
+                    ],
+                ));
+            }
+        }
+        let role = match principal {
+            // Operators act on a tenant as its owner.
+            Principal::Operator { .. } => Role::Owner,
+            Principal::Anonymous => Role::Viewer,
+            _ => return Err(unauthenticated()),
+        };
+        tracing::Span::current().record("org", record.code.as_str());
+        Ok(Tenant {
+            org_id: record.id,
+            org_code: record.code,
+            schema: record.schema,
+            tier: record.tier,
+            allowed_states: record.allowed_states,
+            role,
+        })
+    }
+}
+
+fn unauthenticated() -> Status {
+    with_reason(
+        Code::Unauthenticated,
+        "credentials required: send `authorization: Bearer <key or token>`",
+        reason::UNAUTHENTICATED,
+        &[],
+    )
+}

@@ -1,0 +1,14 @@
+//! Organizations, the tier catalog, state configurations, feature access and tenant schema provisioning.
+#![forbid(unsafe_code)]
+
+pub mod directory;
+mod error;
+mod grpc;
+pub mod model;
+mod repository;
+mod service;
+pub mod states;
+
+pub use error::TenancyError;
+pub use grpc::TenancyGrpc;
+pub use service::{PgTenancy, TenancyApi};
