@@ -92,7 +92,9 @@ impl MeshKey {
         self.mint_at(ctx, unix_now(), ttl)
     }
 
-    fn mint_at(&self, ctx: &TenantContext, now: u64, ttl: Duration) -> String {
+    /// Signs `ctx` as if at `issued_at` (seconds since the Unix epoch): for
+    /// jobs that sign ahead of time, and for tests of expiry.
+    pub fn mint_at(&self, ctx: &TenantContext, now: u64, ttl: Duration) -> String {
         let claims = Claims {
             iat: now,
             exp: now + ttl.as_secs().max(1),

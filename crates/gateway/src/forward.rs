@@ -102,6 +102,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
+    /// A gateway enforcing the policies declared in the platform's protos.
     pub fn new(
         config: GatewayConfig,
         upstreams: Upstreams,
@@ -110,7 +111,20 @@ impl Gateway {
     ) -> anyhow::Result<Gateway> {
         let policies = PolicyTable::from_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET)
             .context("build the policy table from the descriptor set")?;
-        Ok(Gateway {
+        Ok(Self::with_policies(
+            config, policies, upstreams, pool, mesh_key,
+        ))
+    }
+
+    /// A gateway enforcing `policies`.
+    pub fn with_policies(
+        config: GatewayConfig,
+        policies: PolicyTable,
+        upstreams: Upstreams,
+        pool: ControlPool,
+        mesh_key: Arc<MeshKey>,
+    ) -> Gateway {
+        Gateway {
             inner: Arc::new(Inner {
                 config,
                 policies,
@@ -118,7 +132,7 @@ impl Gateway {
                 pool,
                 mesh_key,
             }),
-        })
+        }
     }
 
     /// Routes where every path not served locally (health, reflection) is forwarded.

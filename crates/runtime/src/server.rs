@@ -30,14 +30,24 @@ impl Default for ServerLimits {
     }
 }
 
-/// Routes for server reflection over the whole ClaimGuardian descriptor set.
-pub fn reflection_routes(routes: Routes) -> anyhow::Result<Routes> {
-    let v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("build reflection v1")?;
-    let v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET)
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// Routes for server reflection (v1 and v1alpha) listing `services` and
+/// health; `None` lists every ClaimGuardian service (the gateway).
+pub fn reflection_routes(routes: Routes, services: Option<&[&str]>) -> anyhow::Result<Routes> {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        if let Some(services) = services {
+            for service in services.iter().chain([&HEALTH_SERVICE]) {
+                builder = builder.with_service_name(*service);
+            }
+        }
+        builder
+    };
+    let v1 = builder().build_v1().context("build reflection v1")?;
+    let v1alpha = builder()
         .build_v1alpha()
         .context("build reflection v1alpha")?;
     Ok(routes.add_service(v1).add_service(v1alpha))
@@ -65,6 +75,8 @@ impl GrpcServer {
 
     /// Serves `routes` plus health (every named service reported serving)
     /// and reflection until `shutdown` resolves, then drains in-flight calls.
+    /// An empty `healthy_services` marks the gateway: reflection then lists
+    /// every ClaimGuardian service, since the gateway serves them all.
     pub async fn serve(
         self,
         routes: Routes,
@@ -78,7 +90,8 @@ impl GrpcServer {
                 .set_service_status(*service, tonic_health::ServingStatus::Serving)
                 .await;
         }
-        let routes = reflection_routes(routes.add_service(health_service))?;
+        let listed = (!healthy_services.is_empty()).then_some(healthy_services);
+        let routes = reflection_routes(routes.add_service(health_service), listed)?;
         let name = self.name;
         tracing::info!(server = name, addr = %self.listener.local_addr()?, "serving");
         let incoming = TcpListenerStream::new(self.listener);

@@ -1,1 +1,8 @@
-//! placeholder
+//! Test support: a throwaway PostgreSQL per test process, a fresh database per test cloned from a migrated template, and the whole stack on port 0.
+#![forbid(unsafe_code)]
+
+mod postgres;
+mod stack;
+
+pub use postgres::{TestDatabase, test_database};
+pub use stack::TestStack;

@@ -1,0 +1,23 @@
+# ClaimGuardian developer recipes. `just --list` shows them.
+
+# Run the whole platform on a private PostgreSQL, with the demo organization.
+up *args:
+    cargo run -p claimguardian -- up --demo {{args}}
+
+# The test suite, exactly as CI runs it.
+test:
+    python3 -m pip install --quiet -r tests/requirements.txt && cargo test --workspace
+
+# Formatting, lints and proto lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    buf lint
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Everything CI runs.
+ci:
+    bash .ci/run
