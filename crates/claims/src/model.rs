@@ -92,7 +92,7 @@ impl PropertyFields {
         text("address.line1", &self.address.line1, true);
         text("address.line2", &self.address.line2, false);
         text("address.city", &self.address.city, true);
-        if !allowed_states.iter().any(|s| *s == self.address.state) {
+        if !allowed_states.contains(&self.address.state) {
             violations.add(
                 format!("{prefix}.address.state"),
                 format!(

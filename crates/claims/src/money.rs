@@ -26,7 +26,7 @@ pub fn parse_amount(money: &Money) -> Result<Decimal, &'static str> {
     if amount.scale() > SCALE {
         return Err("amount must have at most two fractional digits");
     }
-    if amount > Decimal::new(999_999_999_999_99, SCALE) {
+    if amount > Decimal::new(99_999_999_999_999, SCALE) {
         return Err("amount is too large");
     }
     Ok(amount)

@@ -354,23 +354,23 @@ impl Gateway {
                 &[("organization", record.code.as_str())],
             ));
         }
-        if let Some(feature) = &policy.feature {
-            if !record.features.iter().any(|f| f == feature) {
-                let required = directory::lowest_tier_with(pool, feature)
-                    .await
-                    .map_err(cg_status::unavailable)?
-                    .unwrap_or_default();
-                return Err(with_reason(
-                    Code::PermissionDenied,
-                    format!("the {} tier does not include `{feature}`", record.tier),
-                    reason::FEATURE_NOT_IN_TIER,
-                    &[
-                        ("feature", feature.as_str()),
-                        ("current_tier", record.tier.as_str()),
-                        ("required_tier", required.as_str()),
-                    ],
-                ));
-            }
+        if let Some(feature) = &policy.feature
+            && !record.features.iter().any(|f| f == feature)
+        {
+            let required = directory::lowest_tier_with(pool, feature)
+                .await
+                .map_err(cg_status::unavailable)?
+                .unwrap_or_default();
+            return Err(with_reason(
+                Code::PermissionDenied,
+                format!("the {} tier does not include `{feature}`", record.tier),
+                reason::FEATURE_NOT_IN_TIER,
+                &[
+                    ("feature", feature.as_str()),
+                    ("current_tier", record.tier.as_str()),
+                    ("required_tier", required.as_str()),
+                ],
+            ));
         }
         let role = match principal {
             // Operators act on a tenant as its owner.

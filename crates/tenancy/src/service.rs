@@ -254,10 +254,10 @@ impl TenancyApi for PgTenancy {
         let tenant = require_tenant(ctx)?;
         let current = self.organization(tenant.org_id).await?;
         let mut violations = FieldViolations::new();
-        if let Some(name) = &update.display_name {
-            if name.trim().is_empty() || name.chars().count() > 200 {
-                violations.add("organization.display_name", "must be 1 to 200 characters");
-            }
+        if let Some(name) = &update.display_name
+            && (name.trim().is_empty() || name.chars().count() > 200)
+        {
+            violations.add("organization.display_name", "must be 1 to 200 characters");
         }
         if let Some(email) = &update.primary_contact_email {
             let probe = NewOrganization {
