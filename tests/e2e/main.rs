@@ -5,6 +5,8 @@ mod assertions;
 mod context_token;
 mod fixtures;
 mod isolation;
+mod migrations;
 mod organizations;
 mod policy;
 mod row_level_security;
+mod tenant_resolution;

@@ -19,10 +19,10 @@ pub enum Database {
 impl Database {
     /// `DATABASE_URL` when set; otherwise a private cluster in `data_dir`.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Database> {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            if !url.trim().is_empty() {
-                return Ok(Database::External { url });
-            }
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
+        {
+            return Ok(Database::External { url });
         }
         let binaries = ServerBinaries::locate()?;
         std::fs::create_dir_all(data_dir)

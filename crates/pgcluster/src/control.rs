@@ -129,7 +129,7 @@ impl Control {
             .arg("--log")
             .arg(log)
             .arg("-o")
-            .arg(settings.to_postgres_options());
+            .arg(settings.postgres_options());
         let description = describe(&command);
         command
             .output()

@@ -12,7 +12,9 @@
 //! the search (execute) bit that user needs, where missing (so a cluster can
 //! live in a 0700 `tempfile::tempdir()`). Nothing is ever made readable.
 //!
-//! The server never outlives the process that started it: see [`watchdog`].
+//! The server never outlives the process that started it: a watchdog child
+//! process stops it once that process is gone, however it ended (see
+//! `src/watchdog.rs` for why and how).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cg_pgcluster::PgClusterError> {
@@ -35,7 +37,7 @@ mod error;
 mod port;
 mod run_as;
 mod settings;
-pub mod watchdog;
+mod watchdog;
 
 pub use binaries::ServerBinaries;
 pub use cluster::{ClusterOptions, PgCluster};

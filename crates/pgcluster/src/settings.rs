@@ -20,7 +20,7 @@ pub(crate) struct ServerSettings<'a> {
 impl ServerSettings<'_> {
     /// The `-o` argument of `pg_ctl start`. pg_ctl hands it to `/bin/sh`, so
     /// every value is shell-quoted.
-    pub(crate) fn to_postgres_options(&self) -> String {
+    pub(crate) fn postgres_options(&self) -> String {
         let mut settings: Vec<(&str, String)> = vec![
             ("port", self.port.to_string()),
             // TCP on the loopback interface only.
@@ -83,7 +83,7 @@ mod tests {
             ephemeral: true,
         };
         assert_eq!(
-            settings.to_postgres_options(),
+            settings.postgres_options(),
             "-c port=54321 -c listen_addresses=127.0.0.1 \
              -c unix_socket_directories='/tmp/it'\\''s here' -c max_connections=300 \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -99,7 +99,7 @@ mod tests {
             ephemeral: false,
         };
         assert_eq!(
-            settings.to_postgres_options(),
+            settings.postgres_options(),
             "-c port=5999 -c listen_addresses=127.0.0.1 -c unix_socket_directories='' \
              -c max_connections=100"
         );

@@ -210,6 +210,24 @@ async fn a_server_left_by_a_dead_process_is_replaced() {
     assert!(!pid_file(&data_dir).exists());
 }
 
+#[tokio::test]
+async fn a_failed_start_reports_the_server_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let options = ClusterOptions {
+        max_connections: 0,
+        ..ClusterOptions::ephemeral(&data_dir)
+    };
+    match PgCluster::start(&binaries(), options).await {
+        Err(error @ PgClusterError::StartFailed { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("max_connections"), "{message}");
+        }
+        other => panic!("expected StartFailed, got {other:?}"),
+    }
+    assert!(!pid_file(&data_dir).exists());
+}
+
 /// Runs in a child process (see below): starts a cluster, reports its port
 /// and waits to be killed. A no-op in a normal test run.
 #[test]
@@ -246,8 +264,11 @@ fn watchdog_stops_the_cluster_when_its_process_is_killed() {
     let port = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("READY ").map(str::to_owned))
-        .and_then(|port| port.parse::<u16>().ok());
+        // libtest may have printed "test watchdog_child_process ... " first.
+        .find_map(|line| {
+            line.rsplit_once("READY ")
+                .and_then(|(_, port)| port.trim().parse::<u16>().ok())
+        });
     let Some(port) = port else {
         let _ = child.kill();
         let _ = child.wait();

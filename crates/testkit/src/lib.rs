@@ -5,4 +5,4 @@ mod postgres;
 mod stack;
 
 pub use postgres::{TestDatabase, test_database};
-pub use stack::TestStack;
+pub use stack::{TestStack, with_bearer};
