@@ -15,9 +15,16 @@ pub fn parse_amount(money: &Money) -> Result<Decimal, &'static str> {
     if money.currency_code != CURRENCY {
         return Err("currency_code must be USD");
     }
-    let amount: Decimal = money
-        .amount
-        .trim()
+    let text = money.amount.trim();
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = match text.strip_prefix('-').unwrap_or(text).split_once('.') {
+        Some((whole, fraction)) => plain(whole) && plain(fraction),
+        None => plain(text.strip_prefix('-').unwrap_or(text)),
+    };
+    if !well_formed {
+        return Err("amount must be a decimal number such as 350000.00");
+    }
+    let amount: Decimal = text
         .parse()
         .map_err(|_| "amount must be a decimal number such as 350000.00")?;
     if amount.is_sign_negative() {
