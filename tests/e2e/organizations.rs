@@ -14,8 +14,11 @@ use crate::fixtures::{
     property, tenancy_client,
 };
 
-const TENANT_TABLES: [&str; 5] = [
+const TENANT_TABLES: [&str; 8] = [
     "ai_usage_log",
+    "audit_checkpoints",
+    "audit_head",
+    "audit_log",
     "claims",
     "documents",
     "policies",

@@ -46,6 +46,31 @@ fn every_method_in_the_descriptor_set_has_a_complete_access_policy() {
         missing.is_empty(),
         "methods without a complete access policy: {missing:?}"
     );
+    // Every method that changes state names what the audit trail records;
+    // reads name nothing.
+    for method in &all {
+        let policy = MethodPolicy::from_method(method).expect("checked above");
+        match (method.is_read_only(), &policy.audit_action) {
+            (true, Some(action)) => {
+                panic!("{} reads but declares audit action {action}", method.path)
+            }
+            (false, None) => panic!("{} changes state but declares no audit_action", method.path),
+            (false, Some(action)) => {
+                let domain = method
+                    .service
+                    .split('.')
+                    .nth(1)
+                    .expect("claimguardian.<domain>.v1");
+                assert!(
+                    action.starts_with(&format!("{domain}.")),
+                    "{}: {action}",
+                    method.path
+                );
+                assert_eq!(action.split('.').count(), 3, "{}: {action}", method.path);
+            }
+            (true, None) => {}
+        }
+    }
     let table = PolicyTable::from_descriptor_set(cg_proto::FILE_DESCRIPTOR_SET).expect("table");
     assert_eq!(table.len(), all.len());
     for method in &all {

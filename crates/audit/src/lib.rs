@@ -1,11 +1,17 @@
 //! Per-organization hash-chained, tamper-evident audit log.
 #![forbid(unsafe_code)]
 
-use cg_proto::audit::v1::audit_service_server::AuditService;
+pub mod checkpoint;
+pub mod encoding;
+pub mod entry;
+mod error;
+pub mod export;
+mod grpc;
+pub mod record;
+mod service;
+pub mod store;
+pub mod verify;
 
-/// The audit gRPC service. Every method answers `UNIMPLEMENTED` until the
-/// audit issue builds it.
-#[derive(Debug, Default)]
-pub struct AuditGrpc;
-
-impl AuditService for AuditGrpc {}
+pub use error::AuditError;
+pub use grpc::AuditGrpc;
+pub use service::{AuditApi, ChainVerification, ExportChunk, PgAudit};

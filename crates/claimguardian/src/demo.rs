@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use cg_claims::model::{Address, PropertyFields, PropertyType};
 use cg_claims::{ClaimsApi, PgClaims};
-use cg_context::{RequestId, Role, Tenant, TenantContext};
+use cg_context::{ClientInfo, RequestId, Role, Tenant, TenantContext};
 use cg_db::{ControlPool, TenantPool};
 use cg_identity::operator_keys;
 use cg_tenancy::model::NewOrganization;
@@ -59,6 +59,7 @@ pub async fn seed(control: &ControlPool, tenant_pool: &TenantPool) -> anyhow::Re
                 allowed_states: org.allowed_states.clone(),
                 role: Role::Owner,
             }),
+            client: ClientInfo::default(),
         };
         let claims = PgClaims::new(tenant_pool.clone());
         for (name, line1, city, state, zip, value) in [

@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use cg_audit::checkpoint::{CheckpointSigner, CheckpointVerifier};
+use cg_audit::export::{read_export, verify_export};
+use cg_audit::store::retention;
 use cg_context::MeshKey;
 use cg_gateway::{Gateway, GatewayConfig, Upstreams};
 use cg_runtime::{GrpcServer, ServerLimits};
+use claimguardian::audit_keys;
 use claimguardian::database::{self, Database, PrintProgress};
 use claimguardian::demo;
 use claimguardian::platform::{self, Listen, ServiceDeps, ServiceKind};
@@ -61,6 +65,41 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// The audit trail: offline verification, retention, legal hold.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify an export (ExportAuditLog's JSON Lines) offline, with no database.
+    Verify {
+        /// The export file; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// The audit public key: a PEM file, or 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Remove entries older than the organization's retention period, up to
+    /// a signed checkpoint. Refused under legal hold.
+    Purge {
+        #[arg(long = "org")]
+        organization: String,
+        #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
+        data_dir: PathBuf,
+    },
+    /// Place or lift a legal hold, which stops every purge.
+    LegalHold {
+        #[arg(long = "org")]
+        organization: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +115,9 @@ enum ServeCommand {
         /// 32-byte key shared by the gateway and the services, 64 hex digits.
         #[arg(long, env = "CG_MESH_KEY", hide_env_values = true)]
         mesh_key: String,
+        /// The audit service's checkpoint signing key (Ed25519 PKCS#8 PEM, mode 600).
+        #[arg(long, env = "CG_AUDIT_SIGNING_KEY_FILE")]
+        audit_signing_key_file: Option<PathBuf>,
     },
     /// The gateway.
     Gateway {
@@ -132,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             any_ports,
         } => up(demo, &data_dir, host, port, any_ports).await,
         Command::Serve { server } => serve(server).await,
+        Command::Audit { command } => audit(command).await,
         Command::Migrate { data_dir } => {
             let database = Database::open(&data_dir).await?;
             println!("migrating {}", redact(database.url()));
@@ -173,7 +216,13 @@ async fn up(
     let result = async {
         println!("migrating…");
         database::migrate_all(database.url(), &mut PrintProgress).await?;
-        let deps = ServiceDeps::connect(database.url(), Arc::new(MeshKey::generate())).await?;
+        let (signer, public_key) = audit_keys::load_or_create(data_dir)?;
+        let deps = ServiceDeps::connect(
+            database.url(),
+            Arc::new(MeshKey::generate()),
+            Arc::new(signer),
+        )
+        .await?;
         let demo_seed = if seed_demo {
             Some(demo::seed(&deps.control, &deps.tenant).await?)
         } else {
@@ -190,6 +239,7 @@ async fn up(
             println!("  {:<9} {addr}", kind.name());
         }
         println!("  {:<9} {}", "gateway", running.gateway);
+        println!("  audit public key: {}", public_key.display());
         if let Some(seed) = demo_seed {
             println!();
             if seed.created_organization {
@@ -231,9 +281,21 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             listen,
             database_url,
             mesh_key,
+            audit_signing_key_file,
         } => {
             let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
-            let deps = ServiceDeps::connect(&database_url, key).await?;
+            // Only the audit service signs; the others never hold the key.
+            let signer = match (kind, audit_signing_key_file) {
+                (ServiceKind::Audit, Some(path)) => audit_keys::load(&path)?,
+                (ServiceKind::Audit, None) => anyhow::bail!(
+                    "the audit service needs its signing key: set CG_AUDIT_SIGNING_KEY_FILE"
+                ),
+                _ => CheckpointSigner::generate(),
+            };
+            let deps = ServiceDeps::connect(&database_url, key, Arc::new(signer)).await?;
+            if kind == ServiceKind::Audit {
+                tokio::spawn(deps.checkpointer());
+            }
             let server = GrpcServer::bind(kind.name(), listen).await?;
             server
                 .serve(
@@ -281,6 +343,89 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
                     shutdown_requested(),
                 )
                 .await
+        }
+    }
+}
+
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { file, public_key } => {
+            let key_text = if std::path::Path::new(&public_key).exists() {
+                std::fs::read_to_string(&public_key)
+                    .with_context(|| format!("read {public_key}"))?
+            } else {
+                public_key
+            };
+            let verifier = CheckpointVerifier::parse(key_text.trim()).context("the public key")?;
+            let export = if file.as_os_str() == "-" {
+                read_export(std::io::stdin().lock())
+            } else {
+                let reader = std::fs::File::open(&file)
+                    .with_context(|| format!("open {}", file.display()))?;
+                read_export(std::io::BufReader::new(reader))
+            }
+            .context("read the export")?;
+            let verification = verify_export(&export, &verifier);
+            for chain in &verification.chains {
+                let chain_name = chain
+                    .organization_id
+                    .map_or_else(|| "platform".to_owned(), |id| format!("organization {id}"));
+                match &chain.report.problem {
+                    None => println!(
+                        "ok: {chain_name}: {} entries verified",
+                        chain.report.entries_checked
+                    ),
+                    Some(problem) => println!(
+                        "TAMPERED: {chain_name}: first bad entry {}: {problem}",
+                        chain.report.first_bad_sequence.unwrap_or_default()
+                    ),
+                }
+            }
+            if verification.ok {
+                Ok(())
+            } else {
+                std::process::exit(2);
+            }
+        }
+        AuditCommand::Purge {
+            organization,
+            data_dir,
+        } => {
+            let database = Database::open(&data_dir).await?;
+            let result = async {
+                let pool = cg_db::connect_control(database.url(), 1).await?;
+                let outcome = retention::purge_organization(&pool, &organization, chrono::Utc::now()).await?;
+                match outcome.through_sequence {
+                    Some(through) => println!(
+                        "purged {} entries of {} (retention {} days, before {}); the chain now starts after checkpoint {through}",
+                        outcome.deleted, organization, outcome.retention_days, outcome.cutoff
+                    ),
+                    None => println!(
+                        "nothing to purge for {organization}: no checkpointed entry is older than {} days",
+                        outcome.retention_days
+                    ),
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            database.close().await?;
+            result
+        }
+        AuditCommand::LegalHold {
+            organization,
+            state,
+            data_dir,
+        } => {
+            let database = Database::open(&data_dir).await?;
+            let result = async {
+                let pool = cg_db::connect_control(database.url(), 1).await?;
+                retention::set_legal_hold(&pool, &organization, state == "on").await?;
+                println!("legal hold on {organization}: {state}");
+                anyhow::Ok(())
+            }
+            .await;
+            database.close().await?;
+            result
         }
     }
 }

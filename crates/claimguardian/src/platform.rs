@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use cg_audit::AuditGrpc;
+use cg_audit::checkpoint::CheckpointSigner;
+use cg_audit::store::checkpointer::{self, CheckpointPolicy};
+use cg_audit::{AuditGrpc, PgAudit};
 use cg_billing::BillingGrpc;
 use cg_claims::{ClaimsGrpc, PgClaims};
 use cg_context::{ContextInterceptor, MeshKey};
@@ -62,7 +64,7 @@ impl ServiceKind {
             }
             ServiceKind::Identity => <IdentityServiceServer<IdentityGrpc> as NamedService>::NAME,
             ServiceKind::Billing => <BillingServiceServer<BillingGrpc> as NamedService>::NAME,
-            ServiceKind::Audit => <AuditServiceServer<AuditGrpc> as NamedService>::NAME,
+            ServiceKind::Audit => <AuditServiceServer<AuditGrpc<PgAudit>> as NamedService>::NAME,
             ServiceKind::Claims => {
                 <ClaimsServiceServer<ClaimsGrpc<PgClaims>> as NamedService>::NAME
             }
@@ -87,12 +89,16 @@ pub struct ServiceDeps {
     pub control: ControlPool,
     pub tenant: TenantPool,
     pub mesh_key: Arc<MeshKey>,
+    /// Signs audit checkpoints; only the audit service uses it.
+    pub audit_signer: Arc<CheckpointSigner>,
+    pub checkpoint_policy: CheckpointPolicy,
 }
 
 impl ServiceDeps {
     pub async fn connect(
         database_url: &str,
         mesh_key: Arc<MeshKey>,
+        audit_signer: Arc<CheckpointSigner>,
     ) -> anyhow::Result<ServiceDeps> {
         let control = cg_db::connect_control(database_url, 10)
             .await
@@ -102,7 +108,18 @@ impl ServiceDeps {
             control,
             tenant,
             mesh_key,
+            audit_signer,
+            checkpoint_policy: CheckpointPolicy::default(),
         })
+    }
+
+    /// The audit service's checkpointer, to run beside its server.
+    pub fn checkpointer(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        checkpointer::run(
+            self.control.clone(),
+            self.audit_signer.clone(),
+            self.checkpoint_policy,
+        )
     }
 }
 
@@ -135,7 +152,12 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> Routes {
             ))
         }
         ServiceKind::Audit => {
-            let server = AuditServiceServer::new(AuditGrpc).max_decoding_message_size(limit);
+            let api = Arc::new(PgAudit::new(
+                deps.tenant.clone(),
+                deps.audit_signer.verifier(),
+            ));
+            let server =
+                AuditServiceServer::new(AuditGrpc::new(api)).max_decoding_message_size(limit);
             Routes::new(tonic::service::interceptor::InterceptedService::new(
                 server,
                 interceptor,
@@ -170,6 +192,7 @@ pub struct RunningPlatform {
     pub services: BTreeMap<ServiceKind, SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
+    checkpointer: tokio::task::JoinHandle<()>,
 }
 
 fn shutdown_signal(
@@ -191,6 +214,7 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut services = BTreeMap::new();
     let mut upstreams = Upstreams::default();
+    let checkpointer = tokio::spawn(deps.checkpointer());
     for kind in ServiceKind::ALL {
         let port = match listen.service_ports {
             Some(port) => port,
@@ -228,12 +252,14 @@ pub async fn start(
         services,
         shutdown,
         tasks,
+        checkpointer,
     })
 }
 
 impl RunningPlatform {
     /// Asks every server to stop, and waits until in-flight calls are drained.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.checkpointer.abort();
         let _ = self.shutdown.send(true);
         while let Some(result) = self.tasks.join_next().await {
             result.context("server task panicked")??;

@@ -71,9 +71,18 @@ async fn separate_service_and_gateway_processes_serve_a_tenant() {
         .secret_key;
     let mesh_key = MeshKey::generate().to_hex();
 
+    let key_dir = tempfile::tempdir().expect("tempdir");
+    claimguardian::audit_keys::load_or_create(key_dir.path()).expect("audit key");
+    let key_file = key_dir
+        .path()
+        .join(claimguardian::audit_keys::SIGNING_KEY_FILE);
     let common = vec![
         ("DATABASE_URL".to_owned(), database.url.clone()),
         ("CG_MESH_KEY".to_owned(), mesh_key),
+        (
+            "CG_AUDIT_SIGNING_KEY_FILE".to_owned(),
+            key_file.display().to_string(),
+        ),
     ];
     let mut children = Processes(Vec::new());
     let mut gateway_env = common.clone();
@@ -126,4 +135,35 @@ async fn separate_service_and_gateway_processes_serve_a_tenant() {
         }
     };
     assert_eq!(created.schema_name, "org_deployed");
+
+    // Every service process is up, the audit service with its signing key.
+    for kind in ServiceKind::ALL {
+        let addr = gateway_env
+            .iter()
+            .find(|(k, _)| *k == format!("CG_{}_URL", kind.name().to_uppercase()))
+            .map(|(_, v)| v.trim_start_matches("http://").to_owned())
+            .expect("address");
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(connect_when_ready(&addr).await);
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: kind.grpc_name().to_owned(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", kind.name()))
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{}",
+            kind.name()
+        );
+    }
+    for child in &mut children.0 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "a server process exited early"
+        );
+    }
 }

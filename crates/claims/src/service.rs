@@ -1,9 +1,13 @@
 //! The claims service: its trait, and the implementation on tenant schemas.
 
 use async_trait::async_trait;
+use cg_audit::entry::Outcome;
+use cg_audit::record::entry_for;
+use cg_audit::store;
 use cg_context::{Tenant, TenantContext};
 use cg_db::{TenantPool, paging};
 use cg_status::FieldViolations;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::ClaimsError;
@@ -57,10 +61,48 @@ pub struct PgClaims {
     pool: TenantPool,
 }
 
+impl PropertyMask {
+    /// The field-mask paths set, for the audit trail.
+    pub fn paths(&self) -> Vec<&'static str> {
+        [
+            ("display_name", self.display_name),
+            ("address", self.address),
+            ("property_type", self.property_type),
+            ("value", self.value),
+            ("year_built", self.year_built),
+        ]
+        .into_iter()
+        .filter_map(|(path, set)| set.then_some(path))
+        .collect()
+    }
+}
+
 impl PgClaims {
     pub fn new(pool: TenantPool) -> Self {
         PgClaims { pool }
     }
+}
+
+/// Records a change in the organization's audit chain, in the transaction
+/// that makes it.
+async fn audit(
+    tx: &tokio_postgres::Transaction<'_>,
+    ctx: &TenantContext,
+    tenant: &Tenant,
+    action: &str,
+    property: &Property,
+    summary: serde_json::Value,
+) -> Result<(), ClaimsError> {
+    let entry = entry_for(
+        ctx,
+        Some(tenant.org_id.0),
+        action,
+        ("property", &property.id.to_string()),
+        Outcome::Success,
+        summary,
+    );
+    store::append_in_tenant(tx, &tenant.schema, entry).await?;
+    Ok(())
 }
 
 fn tenant(ctx: &TenantContext) -> Result<&Tenant, ClaimsError> {
@@ -81,7 +123,23 @@ impl ClaimsApi for PgClaims {
         let owner = ctx.principal.user_id();
         self.pool
             .in_tenant(ctx, async |tx| {
-                Ok(repository::insert(tx, tenant.org_id, Uuid::now_v7(), &fields, owner).await?)
+                let property =
+                    repository::insert(tx, tenant.org_id, Uuid::now_v7(), &fields, owner).await?;
+                let summary = json!({
+                    "display_name": property.fields.display_name,
+                    "state": property.fields.address.state,
+                    "property_type": property.fields.property_type.as_str(),
+                });
+                audit(
+                    tx,
+                    ctx,
+                    tenant,
+                    "claims.property.create",
+                    &property,
+                    summary,
+                )
+                .await?;
+                Ok(property)
             })
             .await
     }
@@ -164,9 +222,20 @@ impl ClaimsApi for PgClaims {
                     merged.year_built = fields.year_built;
                 }
                 merged.validate(&tenant.allowed_states, "property")?;
-                repository::update(tx, id, &merged)
+                let property = repository::update(tx, id, &merged)
                     .await?
-                    .ok_or_else(|| ClaimsError::NotFound("property", id.to_string()))
+                    .ok_or_else(|| ClaimsError::NotFound("property", id.to_string()))?;
+                let summary = json!({ "fields": mask.paths() });
+                audit(
+                    tx,
+                    ctx,
+                    tenant,
+                    "claims.property.update",
+                    &property,
+                    summary,
+                )
+                .await?;
+                Ok(property)
             })
             .await
     }

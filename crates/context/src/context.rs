@@ -55,6 +55,19 @@ pub struct Tenant {
     pub role: Role,
 }
 
+/// Where a call came from, as the gateway saw it (for the audit trail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// The client address: the peer, or the forwarded address of a trusted proxy.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+    /// W3C trace id (32 hex digits) of the call, when it carries one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace_id: String,
+}
+
 /// Everything a service knows about a call, taken only from a verified context token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantContext {
@@ -62,6 +75,8 @@ pub struct TenantContext {
     pub principal: Principal,
     /// Absent for platform-scoped and public calls.
     pub tenant: Option<Tenant>,
+    #[serde(default)]
+    pub client: ClientInfo,
 }
 
 impl TenantContext {
@@ -71,6 +86,7 @@ impl TenantContext {
             request_id: RequestId::new(),
             principal: Principal::Operator { key_id },
             tenant: None,
+            client: ClientInfo::default(),
         }
     }
 
@@ -82,6 +98,7 @@ impl TenantContext {
                 name: name.to_owned(),
             },
             tenant,
+            client: ClientInfo::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ mod interceptor;
 mod role;
 mod token;
 
-pub use context::{Principal, Tenant, TenantContext};
+pub use context::{ClientInfo, Principal, Tenant, TenantContext};
 pub use ids::{ApiKeyId, OrganizationId, RequestId, UserId};
 pub use interceptor::{CONTEXT_HEADER, ContextInterceptor, REQUEST_ID_HEADER, context_of};
 pub use role::{Permission, Role, UnknownPermission};

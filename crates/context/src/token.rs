@@ -171,6 +171,7 @@ mod tests {
                 key_id: ApiKeyId::new(),
             },
             tenant: None,
+            client: crate::ClientInfo::default(),
         }
     }
 

@@ -15,11 +15,20 @@ use crate::{APP_ROLE, ControlPool, DbError, is_valid_schema_name};
 
 static TENANCY: Migrator = sqlx::migrate!("../../migrations/tenancy");
 static IDENTITY: Migrator = sqlx::migrate!("../../migrations/identity");
+static AUDIT: Migrator = sqlx::migrate!("../../migrations/audit");
 /// Tables created in every `org_<code>` schema.
 pub static TENANT: Migrator = sqlx::migrate!("../../migrations/tenant");
 
 /// Control schemas in the order they migrate.
-const CONTROL_SCHEMAS: &[(&str, &Migrator)] = &[("tenancy", &TENANCY), ("identity", &IDENTITY)];
+const CONTROL_SCHEMAS: &[(&str, &Migrator)] = &[
+    ("tenancy", &TENANCY),
+    ("identity", &IDENTITY),
+    ("audit", &AUDIT),
+];
+
+/// The role of the audit retention job: the only one that may delete audit
+/// entries, and only those a signed checkpoint covers.
+pub const RETENTION_ROLE: &str = "cg_audit_retention";
 
 /// The newest tenant migration version.
 pub fn latest_tenant_version() -> i64 {
@@ -85,13 +94,19 @@ pub async fn apply_in_transaction(
 }
 
 /// Grants the application role what it needs in a tenant schema: data
-/// access, never ownership.
+/// access, never ownership; on the audit tables only reading and appending
+/// (and moving the chain head forward). The retention role may read and
+/// delete audit entries, which a trigger limits to checkpointed ones.
 pub async fn grant_tenant_access(conn: &mut PgConnection, schema: &str) -> Result<(), DbError> {
     let quoted = quote_schema(schema)?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "GRANT USAGE ON SCHEMA {quoted} TO {APP_ROLE}; \
+        "GRANT USAGE ON SCHEMA {quoted} TO {APP_ROLE}, {RETENTION_ROLE}; \
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {quoted} TO {APP_ROLE}; \
-         REVOKE ALL ON {quoted}.schema_migrations FROM {APP_ROLE}"
+         REVOKE ALL ON {quoted}.schema_migrations FROM {APP_ROLE}; \
+         REVOKE UPDATE, DELETE, TRUNCATE ON {quoted}.audit_log, {quoted}.audit_checkpoints FROM {APP_ROLE}; \
+         REVOKE DELETE, TRUNCATE ON {quoted}.audit_head FROM {APP_ROLE}; \
+         GRANT SELECT, DELETE ON {quoted}.audit_log TO {RETENTION_ROLE}; \
+         GRANT SELECT ON {quoted}.audit_checkpoints TO {RETENTION_ROLE}"
     )))
     .execute(&mut *conn)
     .await?;
@@ -121,16 +136,33 @@ pub async fn tenant_versions(pool: &ControlPool, schema: &str) -> Result<Vec<i64
     Ok(rows.iter().map(|row| row.get::<i64, _>(0)).collect())
 }
 
-/// Creates the application role if it is missing. It may not log in,
-/// bypasses no row-level security, and the migrating user may switch to it.
-async fn ensure_app_role(conn: &mut PgConnection) -> Result<(), DbError> {
+/// Creates the application and retention roles if they are missing. Neither
+/// may log in or bypass row-level security; the migrating user may switch
+/// to both.
+async fn ensure_roles(conn: &mut PgConnection) -> Result<(), DbError> {
+    for role in [APP_ROLE, RETENTION_ROLE] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DO $$ BEGIN \
+                 CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+             DO $$ BEGIN \
+                 EXECUTE format('GRANT {role} TO %I', current_user); \
+             EXCEPTION WHEN duplicate_object OR unique_violation OR invalid_grant_operation THEN NULL; END $$;"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Grants on the platform audit schema: the retention role may read and
+/// delete checkpointed entries; the application role gets nothing (only
+/// platform components write there, as the migrating user).
+async fn grant_platform_audit(conn: &mut PgConnection) -> Result<(), DbError> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DO $$ BEGIN \
-             CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
-         DO $$ BEGIN \
-             EXECUTE format('GRANT {APP_ROLE} TO %I', current_user); \
-         EXCEPTION WHEN duplicate_object OR unique_violation OR invalid_grant_operation THEN NULL; END $$;"
+        "GRANT USAGE ON SCHEMA audit TO {RETENTION_ROLE}; \
+         GRANT SELECT, DELETE ON audit.audit_log TO {RETENTION_ROLE}; \
+         GRANT SELECT ON audit.audit_checkpoints TO {RETENTION_ROLE}"
     )))
     .execute(&mut *conn)
     .await?;
@@ -150,7 +182,7 @@ impl Progress for () {
 /// resumable: each schema commits on its own.
 pub async fn migrate_all(pool: &ControlPool, progress: &mut dyn Progress) -> Result<(), DbError> {
     let mut conn = pool.acquire().await?;
-    ensure_app_role(&mut conn).await?;
+    ensure_roles(&mut conn).await?;
     let total_control = CONTROL_SCHEMAS.len();
     for (index, (schema, migrator)) in CONTROL_SCHEMAS.iter().enumerate() {
         let mut tx = conn.begin().await?;
@@ -158,6 +190,7 @@ pub async fn migrate_all(pool: &ControlPool, progress: &mut dyn Progress) -> Res
         tx.commit().await?;
         progress.schema_done(schema, &applied, index + 1, total_control);
     }
+    grant_platform_audit(&mut conn).await?;
     let schemas: Vec<String> =
         sqlx::query_scalar("SELECT schema_name FROM tenancy.organizations ORDER BY code")
             .fetch_all(&mut *conn)

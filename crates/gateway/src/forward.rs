@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cg_context::{
-    CONTEXT_HEADER, MeshKey, Permission, Principal, REQUEST_ID_HEADER, RequestId, Role, Tenant,
-    TenantContext,
+    CONTEXT_HEADER, ClientInfo, MeshKey, Permission, Principal, REQUEST_ID_HEADER, RequestId, Role,
+    Tenant, TenantContext,
 };
 use cg_db::ControlPool;
 use cg_proto::access::v1::Scope;
@@ -24,9 +24,11 @@ use tonic::{Code, Status};
 use tower::ServiceExt as _;
 
 use crate::authenticate::{AuthError, authenticate};
+use crate::client::client_info;
 use crate::deadline;
 use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
+use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::tenant::{TenantHint, hint};
 
 /// Gateway settings.
@@ -185,9 +187,35 @@ impl Gateway {
                 Status::unimplemented(format!("unknown method {path}"))
             });
         };
-        let ctx = self
-            .authorize(policy, request.headers(), request.uri(), request_id)
-            .await?;
+        let client = client_info(&request);
+        let mut attempt = Attempt::default();
+        let authorized = self
+            .authorize(
+                policy,
+                request.headers(),
+                request.uri(),
+                request_id,
+                client.clone(),
+                &mut attempt,
+            )
+            .await;
+        let ctx = match authorized {
+            Ok(ctx) => ctx,
+            Err(status) => {
+                if is_refusal(&status) {
+                    record_refusal(
+                        &self.inner.pool,
+                        policy,
+                        &status,
+                        &attempt,
+                        request_id,
+                        &client,
+                    )
+                    .await;
+                }
+                return Err(status);
+            }
+        };
         let channel = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
             Status::unimplemented(format!("no upstream serves {}", policy.service))
         })?;
@@ -240,6 +268,8 @@ impl Gateway {
         headers: &http::HeaderMap,
         uri: &http::Uri,
         request_id: RequestId,
+        client: ClientInfo,
+        attempt: &mut Attempt,
     ) -> Result<TenantContext, Status> {
         let principal =
             authenticate(headers, &self.inner.pool)
@@ -253,17 +283,24 @@ impl Gateway {
                     ),
                     AuthError::Unavailable(cause) => cg_status::unavailable(cause),
                 })?;
+        attempt.principal = principal.clone();
         let hint = hint(headers, uri, &self.inner.config.base_domain);
+        attempt.named_tenant = match &hint {
+            TenantHint::None => String::new(),
+            TenantHint::Code(code) => code.clone(),
+            TenantHint::Domain(domain) => domain.clone(),
+        };
         match policy.scope {
             Scope::Public => {
                 let tenant = match hint {
                     TenantHint::None => None,
-                    hint => Some(self.tenant(hint, &principal, policy).await?),
+                    hint => Some(self.tenant(hint, &principal, policy, attempt).await?),
                 };
                 Ok(TenantContext {
                     request_id,
                     principal,
                     tenant,
+                    client,
                 })
             }
             Scope::Platform => match principal {
@@ -271,6 +308,7 @@ impl Gateway {
                     request_id,
                     principal,
                     tenant: None,
+                    client,
                 }),
                 Principal::Anonymous => Err(unauthenticated()),
                 _ => Err(with_reason(
@@ -292,7 +330,7 @@ impl Gateway {
                         &[],
                     ));
                 }
-                let tenant = self.tenant(hint, &principal, policy).await?;
+                let tenant = self.tenant(hint, &principal, policy, attempt).await?;
                 if let Some(permission) = &policy.permission {
                     let permission: Permission = permission.parse().map_err(cg_status::internal)?;
                     if !tenant.role.has(permission) {
@@ -311,6 +349,7 @@ impl Gateway {
                     request_id,
                     principal,
                     tenant: Some(tenant),
+                    client,
                 })
             }
             Scope::Unspecified => Err(with_reason(
@@ -329,6 +368,7 @@ impl Gateway {
         hint: TenantHint,
         principal: &Principal,
         policy: &MethodPolicy,
+        attempt: &mut Attempt,
     ) -> Result<Tenant, Status> {
         let pool = &self.inner.pool;
         let (record, named) = match hint {
@@ -346,6 +386,7 @@ impl Gateway {
                 &[("organization", named.as_str())],
             )
         })?;
+        attempt.tenant = Some(record.clone());
         if record.suspended {
             return Err(with_reason(
                 Code::FailedPrecondition,

@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 
 mod authenticate;
+mod client;
 mod deadline;
 mod forward;
 mod metadata;
 mod policy;
+mod security_log;
 mod tenant;
 
 pub use forward::{Gateway, GatewayConfig, Upstreams};

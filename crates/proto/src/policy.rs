@@ -91,6 +91,8 @@ pub struct MethodPolicy {
     pub metered_resource: Option<String>,
     pub idempotent: bool,
     pub server_streaming: bool,
+    /// The audit action of a method that changes state; `None` for reads.
+    pub audit_action: Option<String>,
 }
 
 impl MethodPolicy {
@@ -114,7 +116,21 @@ impl MethodPolicy {
             metered_resource: non_empty(&access.metered_resource),
             idempotent: access.idempotent,
             server_streaming: method.server_streaming,
+            audit_action: non_empty(&access.audit_action),
         })
+    }
+}
+
+/// Method-name prefixes of methods that change nothing; every other method
+/// must declare an audit action.
+pub const READ_ONLY_PREFIXES: [&str; 5] = ["Get", "List", "Check", "Export", "Verify"];
+
+impl MethodInfo {
+    /// Whether the method only reads, judged by its name.
+    pub fn is_read_only(&self) -> bool {
+        READ_ONLY_PREFIXES
+            .iter()
+            .any(|p| self.method.starts_with(p))
     }
 }
 

@@ -265,23 +265,24 @@ pub async fn update(
     Ok(())
 }
 
-/// Sets the status; returns false when no organization has the code.
+/// Sets the status; returns the organization's id and schema, or `None`
+/// when no organization has the code.
 pub async fn set_status(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     code: &str,
     status: OrganizationStatus,
     reason: &str,
-) -> Result<bool, DbError> {
-    let done = sqlx::query(
+) -> Result<Option<(OrganizationId, String)>, DbError> {
+    let row: Option<(Uuid, String)> = sqlx::query_as(
         "UPDATE tenancy.organizations SET status = $2, suspension_reason = $3, updated_at = now() \
-         WHERE code = $1",
+         WHERE code = $1 RETURNING id, schema_name",
     )
     .bind(code)
     .bind(status.as_str())
     .bind(reason)
-    .execute(pool)
+    .fetch_optional(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(row.map(|(id, schema)| (OrganizationId(id), schema)))
 }
 
 pub async fn set_tier(

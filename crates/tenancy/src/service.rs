@@ -1,9 +1,13 @@
 //! The tenancy service: its trait, and the PostgreSQL implementation.
 
 use async_trait::async_trait;
+use cg_audit::entry::Outcome;
+use cg_audit::record::entry_for;
+use cg_audit::store;
 use cg_context::{OrganizationId, Principal, Tenant, TenantContext};
 use cg_db::{ControlPool, DbError, migrate, paging};
 use cg_status::FieldViolations;
+use serde_json::json;
 use sqlx::Connection;
 
 use crate::TenancyError;
@@ -29,6 +33,25 @@ pub struct OrganizationUpdate {
     pub primary_contact_email: Option<String>,
     pub allowed_states: Option<Vec<String>>,
     pub primary_state: Option<String>,
+}
+
+impl OrganizationUpdate {
+    /// The field-mask paths this update sets, for the audit trail.
+    pub fn paths(&self) -> Vec<&'static str> {
+        [
+            ("display_name", self.display_name.is_some()),
+            ("domains", self.domains.is_some()),
+            (
+                "primary_contact_email",
+                self.primary_contact_email.is_some(),
+            ),
+            ("allowed_states", self.allowed_states.is_some()),
+            ("primary_state", self.primary_state.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(path, set)| set.then_some(path))
+        .collect()
+    }
 }
 
 /// Feature access of the calling tenant.
@@ -137,6 +160,28 @@ fn require_tenant(ctx: &TenantContext) -> Result<&Tenant, TenancyError> {
     ))
 }
 
+/// Records a change to an organization in its own audit chain, inside the
+/// transaction that makes the change.
+async fn audit(
+    conn: &mut sqlx::PgConnection,
+    ctx: &TenantContext,
+    schema: &str,
+    id: OrganizationId,
+    action: &str,
+    summary: serde_json::Value,
+) -> Result<(), TenancyError> {
+    let entry = entry_for(
+        ctx,
+        Some(id.0),
+        action,
+        ("organization", &id.to_string()),
+        Outcome::Success,
+        summary,
+    );
+    store::append(conn, schema, entry).await?;
+    Ok(())
+}
+
 fn map_create_conflict(error: DbError, code: &str) -> TenancyError {
     match &error {
         DbError::UniqueViolation(constraint) if constraint == "organizations_code_key" => {
@@ -210,6 +255,22 @@ impl TenancyApi for PgTenancy {
             .await
             .map_err(|e| map_create_conflict(e, code.as_str()))?;
         let applied = migrate::provision_tenant(&mut tx, &schema_name).await?;
+        let summary = json!({
+            "code": code.as_str(),
+            "tier": new.tier,
+            "allowed_states": new.allowed_states,
+            "primary_state": new.primary_state,
+            "domains": new.domains,
+        });
+        audit(
+            &mut tx,
+            ctx,
+            &schema_name,
+            id,
+            "tenancy.organization.create",
+            summary,
+        )
+        .await?;
         tx.commit().await.map_err(DbError::from)?;
         tracing::info!(organization = code.as_str(), schema = %schema_name, versions = ?applied, "organization created");
         self.organization(id).await
@@ -316,6 +377,16 @@ impl TenancyApi for PgTenancy {
                 .await
                 .map_err(|e| map_create_conflict(e, &current.code))?;
         }
+        let summary = json!({ "fields": update.paths() });
+        audit(
+            &mut tx,
+            ctx,
+            &current.schema_name,
+            current.id,
+            "tenancy.organization.update",
+            summary,
+        )
+        .await?;
         tx.commit().await.map_err(DbError::from)?;
         self.organization(current.id).await
     }
@@ -333,10 +404,26 @@ impl TenancyApi for PgTenancy {
             OrganizationStatus::Suspended if reason.trim().is_empty() => "suspended by an operator",
             OrganizationStatus::Suspended => reason.trim(),
         };
-        if !repository::set_status(&self.pool, code, status, reason).await? {
-            return Err(TenancyError::NotFound);
-        }
-        self.organization_by_code(code).await
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let (id, schema) = repository::set_status(&mut tx, code, status, reason)
+            .await?
+            .ok_or(TenancyError::NotFound)?;
+        let action = match status {
+            OrganizationStatus::Active => "tenancy.organization.reactivate",
+            OrganizationStatus::Suspended => "tenancy.organization.suspend",
+        };
+        audit(
+            &mut tx,
+            ctx,
+            &schema,
+            id,
+            action,
+            json!({ "reason": reason }),
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        self.organization(id).await
     }
 
     async fn change_tier(
@@ -365,7 +452,19 @@ impl TenancyApi for PgTenancy {
             .into());
         }
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
-        repository::set_tier(&mut conn, current.id, &tier.code).await?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        repository::set_tier(&mut tx, current.id, &tier.code).await?;
+        let summary = json!({ "from": current.tier, "to": tier.code });
+        audit(
+            &mut tx,
+            ctx,
+            &current.schema_name,
+            current.id,
+            "tenancy.organization.change_tier",
+            summary,
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from)?;
         self.organization(current.id).await
     }
 

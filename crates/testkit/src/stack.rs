@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use cg_audit::checkpoint::CheckpointSigner;
 use cg_context::MeshKey;
 use cg_db::ControlPool;
 use cg_gateway::GatewayConfig;
@@ -25,6 +26,8 @@ pub struct TestStack {
     pub mesh_key: Arc<MeshKey>,
     /// Control-plane pool (superuser), for assertions on stored state.
     pub control: ControlPool,
+    /// The audit checkpoint key of this stack.
+    pub audit_signer: Arc<CheckpointSigner>,
 }
 
 impl TestStack {
@@ -37,7 +40,9 @@ impl TestStack {
     async fn try_spawn() -> anyhow::Result<TestStack> {
         let database = test_database().await;
         let mesh_key = Arc::new(MeshKey::generate());
-        let deps = ServiceDeps::connect(&database.url, mesh_key.clone()).await?;
+        let audit_signer = Arc::new(CheckpointSigner::generate());
+        let deps =
+            ServiceDeps::connect(&database.url, mesh_key.clone(), audit_signer.clone()).await?;
         let control = deps.control.clone();
         let operator_key = cg_identity::operator_keys::create(&control, "test operator")
             .await?
@@ -54,6 +59,7 @@ impl TestStack {
             operator_key,
             mesh_key,
             control,
+            audit_signer,
         })
     }
 
