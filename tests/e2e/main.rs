@@ -2,11 +2,14 @@
 //! real PostgreSQL, one database per test.
 
 mod assertions;
+mod audit_retention;
+mod audit_trail;
 mod context_token;
 mod fixtures;
 mod isolation;
 mod migrations;
 mod organizations;
 mod policy;
+mod raw_call;
 mod row_level_security;
 mod tenant_resolution;

@@ -22,6 +22,8 @@ pub struct TestStack {
     pub platform: RunningPlatform,
     /// A live operator key.
     pub operator_key: String,
+    /// Its id, as recorded for the operator in the audit trail.
+    pub operator_key_id: cg_context::ApiKeyId,
     /// The mesh key, so a test can mint context tokens of its own.
     pub mesh_key: Arc<MeshKey>,
     /// Control-plane pool (superuser), for assertions on stored state.
@@ -44,9 +46,8 @@ impl TestStack {
         let deps =
             ServiceDeps::connect(&database.url, mesh_key.clone(), audit_signer.clone()).await?;
         let control = deps.control.clone();
-        let operator_key = cg_identity::operator_keys::create(&control, "test operator")
-            .await?
-            .secret_key;
+        let issued = cg_identity::operator_keys::create(&control, "test operator").await?;
+        let (operator_key, operator_key_id) = (issued.secret_key, issued.id);
         let listen = Listen {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             gateway_port: 0,
@@ -57,6 +58,7 @@ impl TestStack {
             database,
             platform,
             operator_key,
+            operator_key_id,
             mesh_key,
             control,
             audit_signer,

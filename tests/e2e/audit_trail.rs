@@ -1,0 +1,582 @@
+//! The audit trail through the gateway: every mutating method records one
+//! entry, refusals are recorded, chains stay linear under concurrency,
+//! tenants read only their own chain, and the database keeps it append-only.
+
+use std::collections::BTreeMap;
+
+use cg_proto::audit::v1 as audit;
+use cg_proto::audit::v1::audit_service_client::AuditServiceClient;
+use cg_proto::claims::v1 as claims;
+use cg_proto::policy::{MethodPolicy, methods};
+use cg_proto::tenancy::v1 as tenancy;
+use cg_testkit::TestStack;
+use prost::Message as _;
+use prost_types::FieldMask;
+use sqlx::{Connection, PgConnection};
+use tonic::{Code, Request};
+
+use crate::assertions::assert_code;
+use crate::fixtures::{
+    claims_client, create_enterprise, create_organization, create_property, organization_request,
+    property, tenancy_client,
+};
+use crate::raw_call;
+
+/// One audit row, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct Row {
+    sequence: i64,
+    organization_id: Option<uuid::Uuid>,
+    actor_kind: String,
+    actor_id: String,
+    action: String,
+    outcome: String,
+    resource_id: String,
+}
+
+async fn rows(stack: &TestStack, schema: &str) -> Vec<Row> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT sequence, organization_id, actor_kind, actor_id, action, outcome, resource_id \
+         FROM {schema}.audit_log ORDER BY sequence"
+    )))
+    .fetch_all(&stack.control)
+    .await
+    .expect("read audit rows")
+}
+
+/// Entries added to each chain by `act`.
+async fn new_rows<F: std::future::Future<Output = ()>>(
+    stack: &TestStack,
+    schemas: &[&str],
+    act: F,
+) -> BTreeMap<String, Vec<Row>> {
+    let mut before = BTreeMap::new();
+    for schema in schemas {
+        before.insert((*schema).to_owned(), rows(stack, schema).await.len());
+    }
+    act.await;
+    let mut added = BTreeMap::new();
+    for schema in schemas {
+        let all = rows(stack, schema).await;
+        added.insert((*schema).to_owned(), all[before[*schema]..].to_vec());
+    }
+    added
+}
+
+/// A successful call of each implemented mutating method, against
+/// organization `subject` (already created), except CreateOrganization.
+async fn succeed(
+    stack: &TestStack,
+    path: &str,
+    subject: &str,
+    property_id: &str,
+) -> Option<String> {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    let mut tenancy = tenancy_client(stack).await;
+    let mut claims = claims_client(stack).await;
+    let resource = match method {
+        "CreateOrganization" => {
+            let org = create_organization(
+                stack,
+                organization_request("fresh", "standard", &["FL"], "FL"),
+            )
+            .await
+            .expect("create");
+            return Some(org.id);
+        }
+        "UpdateOrganization" => {
+            tenancy
+                .update_organization(stack.in_tenant(
+                    subject,
+                    tenancy::UpdateOrganizationRequest {
+                        organization: Some(tenancy::Organization {
+                            display_name: "Renamed".to_owned(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["display_name".to_owned()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("update")
+                .into_inner()
+                .organization
+                .expect("org")
+                .id
+        }
+        "SuspendOrganization" => {
+            let id = tenancy
+                .suspend_organization(stack.as_operator(tenancy::SuspendOrganizationRequest {
+                    code: subject.to_owned(),
+                    reason: "audit".to_owned(),
+                }))
+                .await
+                .expect("suspend")
+                .into_inner()
+                .organization
+                .expect("org")
+                .id;
+            tenancy
+                .reactivate_organization(stack.as_operator(
+                    tenancy::ReactivateOrganizationRequest {
+                        code: subject.to_owned(),
+                    },
+                ))
+                .await
+                .expect("reactivate after the probe");
+            id
+        }
+        "ReactivateOrganization" => {
+            tenancy
+                .reactivate_organization(stack.as_operator(
+                    tenancy::ReactivateOrganizationRequest {
+                        code: subject.to_owned(),
+                    },
+                ))
+                .await
+                .expect("reactivate")
+                .into_inner()
+                .organization
+                .expect("org")
+                .id
+        }
+        "ChangeOrganizationTier" => {
+            tenancy
+                .change_organization_tier(stack.as_operator(
+                    tenancy::ChangeOrganizationTierRequest {
+                        code: subject.to_owned(),
+                        tier: "custom".to_owned(),
+                    },
+                ))
+                .await
+                .expect("change tier")
+                .into_inner()
+                .organization
+                .expect("org")
+                .id
+        }
+        "CreateProperty" => {
+            create_property(stack, subject, property("Audited", "FL"))
+                .await
+                .expect("create")
+                .id
+        }
+        "UpdateProperty" => {
+            claims
+                .update_property(stack.in_tenant(
+                    subject,
+                    claims::UpdatePropertyRequest {
+                        property: Some(claims::Property {
+                            id: property_id.to_owned(),
+                            display_name: "Audited again".to_owned(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["display_name".to_owned()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("update property")
+                .into_inner()
+                .property
+                .expect("property")
+                .id
+        }
+        _ => return None,
+    };
+    Some(resource)
+}
+
+#[tokio::test]
+async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_organization() {
+    let stack = TestStack::spawn().await;
+    let subject = create_organization(
+        &stack,
+        organization_request("subject", "enterprise", &["FL"], "FL"),
+    )
+    .await
+    .expect("create subject");
+    let property = create_property(&stack, "subject", property("Base", "FL"))
+        .await
+        .expect("property");
+    let operator = stack.operator_key_id.to_string();
+
+    let all = methods(cg_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let mutating: Vec<MethodPolicy> = all
+        .iter()
+        .filter_map(MethodPolicy::from_method)
+        .filter(|p| p.audit_action.is_some())
+        .collect();
+    assert!(
+        mutating.len() > 40,
+        "only {} mutating methods found",
+        mutating.len()
+    );
+
+    let mut succeeded = 0;
+    for policy in &mutating {
+        let action = policy.audit_action.clone().expect("filtered");
+
+        // Refused for want of credentials: one denied entry in the platform chain.
+        if policy.scope != cg_proto::access::v1::Scope::Public {
+            let added = new_rows(&stack, &["audit", "org_subject"], async {
+                let mut request = Request::new(Vec::new());
+                request
+                    .metadata_mut()
+                    .insert("x-tenant", "subject".parse().expect("ascii"));
+                let refused = raw_call::unary(stack.gateway().await, &policy.path, request).await;
+                assert_code(refused, Code::Unauthenticated);
+            })
+            .await;
+            assert_eq!(
+                added["org_subject"],
+                vec![],
+                "{}: an anonymous caller wrote into the tenant's chain",
+                policy.path
+            );
+            let platform = &added["audit"];
+            assert_eq!(
+                platform.len(),
+                1,
+                "{}: refusal entries {platform:?}",
+                policy.path
+            );
+            assert_eq!(
+                (
+                    platform[0].action.as_str(),
+                    platform[0].outcome.as_str(),
+                    platform[0].actor_kind.as_str()
+                ),
+                (action.as_str(), "denied", "anonymous"),
+                "{}",
+                policy.path
+            );
+            assert_eq!(platform[0].organization_id, None);
+        }
+
+        // Done by an operator: one success entry in the organization's
+        // chain (a new organization's own chain for CreateOrganization).
+        let mut implemented = false;
+        let added = new_rows(&stack, &["audit", "org_subject"], async {
+            if succeed(&stack, &policy.path, "subject", &property.id).await.is_some() {
+                implemented = true;
+            } else {
+                let call = raw_call::unary(stack.gateway().await, &policy.path, stack.in_tenant("subject", Vec::new())).await;
+                let status = call.expect_err(&format!("{} answered: add a call for it to `succeed`", policy.path));
+                assert_eq!(
+                    status.code(),
+                    Code::Unimplemented,
+                    "{} is implemented but this test has no call for it: add one to `succeed` ({status:?})",
+                    policy.path
+                );
+            }
+        })
+        .await;
+        assert!(
+            added["audit"].is_empty(),
+            "{}: wrote to the platform chain: {:?}",
+            policy.path,
+            added["audit"]
+        );
+        let written = if policy.path.ends_with("/CreateOrganization") {
+            rows(&stack, "org_fresh").await
+        } else {
+            added["org_subject"].clone()
+        };
+        let expected = match (implemented, policy.path.ends_with("/SuspendOrganization")) {
+            (false, _) => 0,
+            // The probe reactivates afterwards, which records its own entry.
+            (true, true) => 2,
+            (true, false) => 1,
+        };
+        assert_eq!(written.len(), expected, "{}: {written:?}", policy.path);
+        if let Some(entry) = written.first() {
+            succeeded += 1;
+            assert_eq!(
+                (entry.action.as_str(), entry.outcome.as_str()),
+                (action.as_str(), "success"),
+                "{}",
+                policy.path
+            );
+            assert_eq!(
+                (entry.actor_kind.as_str(), entry.actor_id.as_str()),
+                ("operator", operator.as_str()),
+                "{}",
+                policy.path
+            );
+            let expected_org: uuid::Uuid = if policy.path.ends_with("/CreateOrganization") {
+                entry
+                    .resource_id
+                    .parse()
+                    .expect("the new organization's id")
+            } else {
+                subject.id.parse().expect("uuid")
+            };
+            assert_eq!(entry.organization_id, Some(expected_org), "{}", policy.path);
+        }
+    }
+    assert_eq!(
+        succeeded, 7,
+        "every implemented mutating method was exercised"
+    );
+}
+
+async fn audit_client(stack: &TestStack) -> AuditServiceClient<tonic::transport::Channel> {
+    AuditServiceClient::new(stack.gateway().await)
+}
+
+async fn verify(stack: &TestStack, code: &str) -> audit::VerifyAuditChainResponse {
+    audit_client(stack)
+        .await
+        .verify_audit_chain(stack.in_tenant(code, audit::VerifyAuditChainRequest::default()))
+        .await
+        .expect("verify")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn eight_concurrent_writers_make_one_contiguous_chain_that_verifies() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "busy").await;
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let stack = &stack;
+            async move {
+                for n in 0..25 {
+                    create_property(stack, "busy", property(&format!("w{writer}-{n}"), "GA"))
+                        .await
+                        .expect("create");
+                }
+            }
+        })
+        .collect();
+    futures::future::join_all(writers).await;
+
+    let chain = rows(&stack, "org_busy").await;
+    assert_eq!(chain.len(), 201, "the creation plus 200 properties");
+    let sequences: Vec<i64> = chain.iter().map(|r| r.sequence).collect();
+    assert_eq!(
+        sequences,
+        (1..=201).collect::<Vec<_>>(),
+        "contiguous, no gaps"
+    );
+    let verdict = verify(&stack, "busy").await;
+    assert!(verdict.ok, "{verdict:?}");
+    assert_eq!(verdict.entries_checked, 201);
+}
+
+#[tokio::test]
+async fn tampering_in_the_database_is_found_at_the_first_bad_entry() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "tampered").await;
+    for n in 0..9 {
+        create_property(&stack, "tampered", property(&format!("p{n}"), "FL"))
+            .await
+            .expect("create");
+    }
+    assert!(verify(&stack, "tampered").await.ok);
+
+    // A superuser with triggers switched off rewrites entry 5.
+    let mut conn = PgConnection::connect(&stack.database.url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql(
+        "SET session_replication_role = replica; \
+         UPDATE org_tampered.audit_log SET actor_id = 'someone-else' WHERE sequence = 5; \
+         SET session_replication_role = origin;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("tamper");
+    let verdict = verify(&stack, "tampered").await;
+    assert!(!verdict.ok);
+    assert_eq!(verdict.first_bad_sequence, 5, "{verdict:?}");
+    assert!(!verdict.problem.is_empty());
+}
+
+#[tokio::test]
+async fn the_audit_table_refuses_update_delete_and_truncate() {
+    let stack = TestStack::spawn().await;
+    let org = create_enterprise(&stack, "sealed").await;
+    let written = cg_audit::store::checkpointer::checkpoint_schema(
+        &stack.control,
+        "org_sealed",
+        &stack.audit_signer,
+        &cg_audit::store::checkpointer::CheckpointPolicy::default(),
+        true,
+    )
+    .await
+    .expect("checkpoint");
+    assert_eq!(written.len(), 1);
+    for (role, setup) in [
+        (
+            "cg_app",
+            format!(
+                "SET ROLE cg_app; SET search_path TO org_sealed; SELECT set_config('app.org_id', '{}', false);",
+                org.id
+            ),
+        ),
+        ("owner", "SET search_path TO org_sealed;".to_owned()),
+    ] {
+        for statement in [
+            "UPDATE audit_log SET action = 'x' WHERE sequence = 1",
+            "DELETE FROM audit_log WHERE sequence = 1",
+            "TRUNCATE audit_log",
+            "UPDATE audit_checkpoints SET key_id = 'x'",
+            "DELETE FROM audit_head",
+        ] {
+            let mut conn = PgConnection::connect(&stack.database.url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(setup.clone()))
+                .execute(&mut conn)
+                .await
+                .expect("setup");
+            let result = sqlx::raw_sql(statement).execute(&mut conn).await;
+            let error = result.expect_err(&format!("{role} could run {statement}"));
+            let code = error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|c| c.into_owned());
+            assert_eq!(
+                code.as_deref(),
+                Some("42501"),
+                "{role}: {statement}: {error}"
+            );
+        }
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM org_sealed.audit_log")
+        .fetch_one(&stack.control)
+        .await
+        .expect("count");
+    assert_eq!(count, 1, "the creation entry is still there");
+}
+
+#[tokio::test]
+async fn a_tenant_reads_and_exports_only_its_own_chain() {
+    let stack = TestStack::spawn().await;
+    let a = create_enterprise(&stack, "tenant-a").await;
+    let b = create_enterprise(&stack, "tenant-b").await;
+    let bs_property = create_property(&stack, "tenant-b", property("B only", "FL"))
+        .await
+        .expect("create");
+    create_property(&stack, "tenant-a", property("A only", "FL"))
+        .await
+        .expect("create");
+
+    let mut client = audit_client(&stack).await;
+    let listed = client
+        .list_audit_entries(stack.in_tenant("tenant-a", audit::ListAuditEntriesRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.audit_entries.len(), 2);
+    assert!(
+        listed
+            .audit_entries
+            .iter()
+            .all(|e| e.organization_id == a.id),
+        "{listed:?}"
+    );
+    let by_b_resource = client
+        .list_audit_entries(stack.in_tenant(
+            "tenant-a",
+            audit::ListAuditEntriesRequest {
+                resource_id: bs_property.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(
+        by_b_resource.audit_entries.is_empty(),
+        "B's entry reached A: {by_b_resource:?}"
+    );
+
+    let mut stream = client
+        .export_audit_log(stack.in_tenant("tenant-a", audit::ExportAuditLogRequest::default()))
+        .await
+        .expect("export")
+        .into_inner();
+    let mut exported = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        exported.extend(chunk.jsonl);
+    }
+    let text = String::from_utf8(exported).expect("utf-8");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"type\":\"entry\""))
+            .count(),
+        2
+    );
+    assert!(
+        !text.contains(&b.id) && !text.contains(&bs_property.id),
+        "B leaked into A's export"
+    );
+
+    // Filters and pages.
+    let page = client
+        .list_audit_entries(stack.in_tenant(
+            "tenant-a",
+            audit::ListAuditEntriesRequest {
+                page_size: 1,
+                action_prefix: "claims.".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("filtered")
+        .into_inner();
+    assert_eq!(page.audit_entries.len(), 1);
+    assert_eq!(page.audit_entries[0].action, "claims.property.create");
+    assert!(page.next_page_token.is_empty());
+    let summary = page.audit_entries[0].summary.clone().expect("summary");
+    assert!(summary.fields.contains_key("display_name"));
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_audit_trail() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "secretive").await;
+    create_property(&stack, "secretive", property("Home", "FL"))
+        .await
+        .expect("create");
+    // A refused call with a made-up key, and one without a tenant.
+    let mut request = Request::new(Vec::new());
+    let forged = "cgo_AAAAAAAAAAAA_bm90LWEtcmVhbC1rZXktYnV0LWxvbmctZW5vdWdoLXRvLXBhc3M";
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {forged}").parse().expect("ascii"),
+    );
+    request
+        .metadata_mut()
+        .insert("x-tenant", "secretive".parse().expect("ascii"));
+    let refused = raw_call::unary(
+        stack.gateway().await,
+        "/claimguardian.claims.v1.ClaimsService/CreateProperty",
+        request,
+    )
+    .await;
+    assert_code(refused, Code::Unauthenticated);
+
+    for schema in ["audit", "org_secretive"] {
+        let dump: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(string_agg(t::text, ' '), '') FROM {schema}.audit_log t"
+        )))
+        .fetch_one(&stack.control)
+        .await
+        .expect("dump");
+        assert!(!dump.is_empty());
+        for secret in [
+            stack.operator_key.as_str(),
+            forged,
+            &stack.operator_key[17..],
+        ] {
+            assert!(!dump.contains(secret), "{schema} holds a credential");
+        }
+    }
+    let _ = claims::ListPropertiesRequest::default().encode_to_vec();
+}
