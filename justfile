@@ -18,6 +18,10 @@ lint:
 fmt:
     cargo fmt --all
 
+# Benchmarks (not tests): results and method in docs/benchmarks.md.
+bench:
+    cargo run --release -p claimguardian --bin claimguardian-bench -- audit
+
 # Everything CI runs.
 ci:
     bash .ci/run

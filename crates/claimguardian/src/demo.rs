@@ -145,5 +145,11 @@ pub fn grpcurl_calls(gateway: SocketAddr, operator_key: &str) -> Vec<String> {
         format!(
             "grpcurl -plaintext {auth} {gateway} claimguardian.tenancy.v1.TenancyService/ListOrganizations"
         ),
+        format!(
+            "grpcurl -plaintext {auth} {tenant} -d '{{\"page_size\": 5}}' {gateway} claimguardian.audit.v1.AuditService/ListAuditEntries"
+        ),
+        format!(
+            "grpcurl -plaintext {auth} {tenant} {gateway} claimguardian.audit.v1.AuditService/VerifyAuditChain"
+        ),
     ]
 }

@@ -171,6 +171,18 @@ fn up_demo_serves_reflection_runs_the_printed_calls_and_stops_on_ctrl_c() {
         assert!(listed.contains(seeded), "{seeded} missing from:\n{listed}");
     }
 
+    let verified = run_shell(
+        calls
+            .iter()
+            .find(|c| c.contains("VerifyAuditChain"))
+            .expect("a VerifyAuditChain call"),
+    );
+    let verified = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.contains("\"ok\": true"),
+        "the demo's audit chain does not verify:\n{verified}"
+    );
+
     // Ctrl-C stops every server and the private PostgreSQL.
     let pid_file = data_dir.path().join("postgres/postmaster.pid");
     assert!(pid_file.exists(), "PostgreSQL runs in the data directory");

@@ -5,6 +5,8 @@ use cg_context::ClientInfo;
 use http::Request;
 use tonic::transport::server::TcpConnectInfo;
 
+use crate::allowlist::canonical_ip;
+
 /// Longest user agent kept; the rest is cut.
 const MAX_USER_AGENT: usize = 256;
 
@@ -32,14 +34,6 @@ pub fn client_info<B>(request: &Request<B>) -> ClientInfo {
         ip,
         user_agent,
         trace_id,
-    }
-}
-
-/// IPv4-mapped IPv6 addresses are reported as IPv4.
-fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -83,11 +77,5 @@ mod tests {
             None
         );
         assert_eq!(trace_id_of("garbage"), None);
-    }
-
-    #[test]
-    fn mapped_addresses_become_ipv4() {
-        let mapped: std::net::IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
-        assert_eq!(canonical_ip(mapped).to_string(), "10.1.2.3");
     }
 }

@@ -1,6 +1,7 @@
 //! The gRPC gateway: tenant resolution, authentication, policy and forwarding without decoding.
 #![forbid(unsafe_code)]
 
+pub mod allowlist;
 mod authenticate;
 mod client;
 mod deadline;

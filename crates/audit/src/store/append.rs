@@ -3,16 +3,18 @@
 //!
 //! The head row is locked first (`FOR UPDATE`), which serializes writers of
 //! one chain: one linear chain, contiguous sequence numbers, whatever the
-//! number of concurrent writers; other chains are not blocked. The commit
-//! announces the schema on [`APPEND_CHANNEL`] so the checkpointer knows
-//! which chains grew.
+//! number of concurrent writers; other chains are not blocked. Two round
+//! trips: lock and read the head; insert the entry and move the head in one
+//! statement. Nothing is announced (`NOTIFY` would serialize every commit
+//! in the database on the notification queue lock); the checkpointer finds
+//! grown chains from the statistics collector instead.
 
 use cg_db::DbError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::qualified;
 use super::row::{ENTRY_COLUMNS, EntryRow};
-use super::{APPEND_CHANNEL, qualified};
 use crate::entry::{AuditEntry, GENESIS_HASH, NewEntry, chain};
 
 fn lock_head_sql(prefix: &str) -> String {
@@ -26,17 +28,12 @@ fn create_head_sql(prefix: &str) -> String {
     )
 }
 
+/// Inserts the entry ($1..$16) and moves the head to it, in one statement.
 fn insert_sql(prefix: &str) -> String {
     format!(
-        "INSERT INTO {prefix}audit_log ({ENTRY_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    )
-}
-
-fn advance_sql(prefix: &str) -> String {
-    format!(
-        "WITH moved AS (UPDATE {prefix}audit_head SET sequence = $1, hash = $2 RETURNING 1) \
-         SELECT pg_notify('{APPEND_CHANNEL}', $3) FROM moved"
+        "WITH entry AS (INSERT INTO {prefix}audit_log ({ENTRY_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING sequence, hash) \
+         UPDATE {prefix}audit_head SET sequence = entry.sequence, hash = entry.hash FROM entry"
     )
 }
 
@@ -93,12 +90,6 @@ pub async fn append(
         .bind(&row.hash)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(sqlx::AssertSqlSafe(advance_sql(&prefix)))
-        .bind(entry.sequence)
-        .bind(entry.hash.to_vec())
-        .bind(schema)
-        .execute(&mut *conn)
-        .await?;
     Ok(entry)
 }
 
@@ -143,11 +134,6 @@ pub async fn append_in_tenant(
             &row.previous_hash,
             &row.hash,
         ],
-    )
-    .await?;
-    tx.execute(
-        &advance_sql(&prefix),
-        &[&entry.sequence, &entry.hash.to_vec(), &schema],
     )
     .await?;
     Ok(entry)

@@ -5,16 +5,16 @@
 //! writer (or anyone with database access) that rewrites history cannot
 //! produce checkpoints that match it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cg_db::{ControlPool, DbError};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use super::row::CHECKPOINT_COLUMNS;
-use super::{APPEND_CHANNEL, PLATFORM_SCHEMA, qualified};
+use super::{PLATFORM_SCHEMA, qualified};
 use crate::checkpoint::{Checkpoint, CheckpointSigner};
 
 /// When chains are checkpointed.
@@ -24,7 +24,7 @@ pub struct CheckpointPolicy {
     pub every_entries: i64,
     /// A chain's newest entry is covered within this long.
     pub max_age: Duration,
-    /// How often announced chains are looked at.
+    /// How often grown chains are looked for.
     pub tick: Duration,
 }
 
@@ -145,30 +145,24 @@ pub async fn run_once(
     Ok(written)
 }
 
-/// The checkpointer's loop: listens for appends, checkpoints announced
-/// chains each tick, and sweeps every chain at start and once per
-/// `max_age` (for chains whose announcements were missed, e.g. while the
-/// audit service was down).
-pub async fn run(
-    pool: ControlPool,
-    signer: std::sync::Arc<CheckpointSigner>,
-    policy: CheckpointPolicy,
-) {
-    let mut dirty: BTreeSet<String> = BTreeSet::new();
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut listener) => match listener.listen(APPEND_CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "audit checkpointer cannot listen; sweeping only");
-                None
-            }
-        },
-        Err(error) => {
-            tracing::warn!(%error, "audit checkpointer cannot listen; sweeping only");
-            None
-        }
-    };
-    // Sweeping four times per max_age keeps every chain within it.
+/// Insert counts of every chain's `audit_log`, by schema, from the
+/// statistics collector: one query for all organizations, at no cost to
+/// writers. The counts lag commits by up to a few seconds.
+async fn insert_counts(pool: &ControlPool) -> Result<BTreeMap<String, i64>, DbError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT schemaname::text, n_tup_ins FROM pg_stat_user_tables WHERE relname = 'audit_log'",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The checkpointer's loop: each tick, checkpoints the chains whose insert
+/// counts grew; four times per `max_age`, sweeps every chain (for chains
+/// whose growth was missed, e.g. after a statistics reset, and for the
+/// age rule).
+pub async fn run(pool: ControlPool, signer: Arc<CheckpointSigner>, policy: CheckpointPolicy) {
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
     let mut sweep = tokio::time::interval((policy.max_age / 4).max(Duration::from_secs(1)));
     let mut tick = tokio::time::interval(policy.tick.max(Duration::from_millis(10)));
     loop {
@@ -179,21 +173,23 @@ pub async fn run(
                 }
             }
             _ = tick.tick() => {
-                for schema in std::mem::take(&mut dirty) {
-                    if let Err(error) = checkpoint_schema(&pool, &schema, &signer, &policy, false).await {
-                        tracing::warn!(%error, schema, "audit checkpoint failed");
+                let counts = match insert_counts(&pool).await {
+                    Ok(counts) => counts,
+                    Err(error) => {
+                        tracing::warn!(%error, "audit checkpointer cannot read statistics");
+                        continue;
                     }
-                }
-            }
-            notification = async {
-                match listener.as_mut() {
-                    Some(listener) => listener.recv().await.map(|n| n.payload().to_owned()),
-                    None => std::future::pending().await,
-                }
-            } => {
-                match notification {
-                    Ok(schema) => { dirty.insert(schema); }
-                    Err(error) => tracing::warn!(%error, "audit listener interrupted; it reconnects"),
+                };
+                for (schema, count) in &counts {
+                    if seen.get(schema) == Some(count) {
+                        continue;
+                    }
+                    match checkpoint_schema(&pool, schema, &signer, &policy, false).await {
+                        Ok(_) => {
+                            seen.insert(schema.clone(), *count);
+                        }
+                        Err(error) => tracing::warn!(%error, schema, "audit checkpoint failed"),
+                    }
                 }
             }
         }

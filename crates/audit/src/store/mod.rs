@@ -17,9 +17,6 @@ pub use read::{
 /// The schema of the platform chain.
 pub const PLATFORM_SCHEMA: &str = "audit";
 
-/// Channel on which appends announce the schema whose chain grew.
-pub const APPEND_CHANNEL: &str = "cg_audit_append";
-
 /// `"schema".` for schema-qualified statements.
 fn qualified(schema: &str) -> Result<String, cg_db::DbError> {
     let valid = !schema.is_empty()
