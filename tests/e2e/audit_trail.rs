@@ -21,6 +21,66 @@ use crate::fixtures::{
     property, tenancy_client,
 };
 use crate::raw_call;
+use cg_proto::identity::v1 as identity;
+use cg_proto::identity::v1::identity_service_client::IdentityServiceClient;
+
+/// Invites `email` into `code` as the operator; returns the invitation id and token.
+pub async fn invite(
+    stack: &TestStack,
+    code: &str,
+    email: &str,
+    role: identity::Role,
+) -> (String, String) {
+    let response = IdentityServiceClient::new(stack.gateway().await)
+        .create_invitation(stack.in_tenant(
+            code,
+            identity::CreateInvitationRequest {
+                email: email.to_owned(),
+                role: role.into(),
+            },
+        ))
+        .await
+        .expect("invite")
+        .into_inner();
+    (response.invitation.expect("invitation").id, response.token)
+}
+
+/// The password of every member the tests admit.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Invites and admits `email` with [`PASSWORD`]; returns the user id.
+pub async fn join(stack: &TestStack, code: &str, email: &str, role: identity::Role) -> String {
+    let (_, token) = invite(stack, code, email, role).await;
+    IdentityServiceClient::new(stack.gateway().await)
+        .accept_invitation(identity::AcceptInvitationRequest {
+            token,
+            password: PASSWORD.to_owned(),
+            display_name: email.to_owned(),
+        })
+        .await
+        .expect("accept")
+        .into_inner()
+        .user
+        .expect("user")
+        .id
+}
+
+/// Signs `email` in to `code` with [`PASSWORD`].
+pub async fn login(stack: &TestStack, code: &str, email: &str) -> identity::SessionTokens {
+    let response = IdentityServiceClient::new(stack.gateway().await)
+        .login(identity::LoginRequest {
+            organization_code: code.to_owned(),
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+        })
+        .await
+        .expect("login")
+        .into_inner();
+    match response.result {
+        Some(identity::login_response::Result::Tokens(tokens)) => tokens,
+        other => panic!("no tokens: {other:?}"),
+    }
+}
 
 /// One audit row, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -184,9 +244,122 @@ async fn succeed(
                 .expect("property")
                 .id
         }
+        "CreateInvitation" => {
+            invite(
+                stack,
+                subject,
+                "invited@subject.example",
+                identity::Role::Member,
+            )
+            .await
+            .0
+        }
+        "AcceptInvitation" => {
+            join(
+                stack,
+                subject,
+                "accepted@subject.example",
+                identity::Role::Member,
+            )
+            .await
+        }
+        "Login" => {
+            join(
+                stack,
+                subject,
+                "login@subject.example",
+                identity::Role::Member,
+            )
+            .await;
+            login(stack, subject, "login@subject.example").await.user_id
+        }
+        "UpdateMembership" => {
+            let user = join(
+                stack,
+                subject,
+                "promoted@subject.example",
+                identity::Role::Member,
+            )
+            .await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .update_membership(stack.in_tenant(
+                    subject,
+                    identity::UpdateMembershipRequest {
+                        membership: Some(identity::Membership {
+                            user_id: user.clone(),
+                            role: identity::Role::Manager.into(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["role".to_owned()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("update membership");
+            user
+        }
+        "RemoveMembership" => {
+            let user = join(
+                stack,
+                subject,
+                "removed@subject.example",
+                identity::Role::Viewer,
+            )
+            .await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .remove_membership(stack.in_tenant(
+                    subject,
+                    identity::RemoveMembershipRequest {
+                        user_id: user.clone(),
+                    },
+                ))
+                .await
+                .expect("remove membership");
+            user
+        }
+        "RotateSigningKey" => {
+            IdentityServiceClient::new(stack.gateway().await)
+                .rotate_signing_key(stack.as_operator(identity::RotateSigningKeyRequest {}))
+                .await
+                .expect("rotate")
+                .into_inner()
+                .key
+                .expect("key")
+                .kid
+        }
         _ => return None,
     };
     Some(resource)
+}
+
+/// Actions a successful probe of `method` records, in order (probes that
+/// need a member first invite and admit one).
+fn expected_actions(method: &str, own: &str) -> Vec<String> {
+    let mut actions: Vec<String> = match method {
+        "AcceptInvitation" => vec!["identity.invitation.create".to_owned()],
+        "Login" | "UpdateMembership" | "RemoveMembership" => {
+            vec![
+                "identity.invitation.create".to_owned(),
+                "identity.invitation.accept".to_owned(),
+            ]
+        }
+        _ => vec![],
+    };
+    actions.push(own.to_owned());
+    if method == "SuspendOrganization" {
+        actions.push("tenancy.organization.reactivate".to_owned());
+    }
+    actions
+}
+
+/// The chain a successful probe of `method` writes to.
+fn chain_of(method: &str) -> &'static str {
+    match method {
+        "CreateOrganization" => "org_fresh",
+        "RotateSigningKey" => "audit",
+        _ => "org_subject",
+    }
 }
 
 #[tokio::test]
@@ -256,8 +429,15 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
             assert_eq!(platform[0].organization_id, None);
         }
 
-        // Done by an operator: one success entry in the organization's
-        // chain (a new organization's own chain for CreateOrganization).
+        // Done successfully: exactly the expected entries, in the chain
+        // of the organization (a new organization's own chain for
+        // CreateOrganization, the platform's for platform-wide changes).
+        let method = policy
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let mut implemented = false;
         let added = new_rows(&stack, &["audit", "org_subject"], async {
             if succeed(&stack, &policy.path, "subject", &property.id).await.is_some() {
@@ -274,51 +454,62 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
             }
         })
         .await;
-        assert!(
-            added["audit"].is_empty(),
-            "{}: wrote to the platform chain: {:?}",
-            policy.path,
-            added["audit"]
-        );
-        let written = if policy.path.ends_with("/CreateOrganization") {
-            rows(&stack, "org_fresh").await
+        let chain = chain_of(&method);
+        let written = if chain == "org_fresh" {
+            rows(&stack, chain).await
         } else {
-            added["org_subject"].clone()
+            added[chain].clone()
         };
-        let expected = match (implemented, policy.path.ends_with("/SuspendOrganization")) {
-            (false, _) => 0,
-            // The probe reactivates afterwards, which records its own entry.
-            (true, true) => 2,
-            (true, false) => 1,
+        for (other, other_rows) in &added {
+            if other != chain {
+                assert!(
+                    other_rows.is_empty(),
+                    "{}: wrote to {other}: {other_rows:?}",
+                    policy.path
+                );
+            }
+        }
+        let expected = if implemented {
+            expected_actions(&method, &action)
+        } else {
+            vec![]
         };
-        assert_eq!(written.len(), expected, "{}: {written:?}", policy.path);
-        if let Some(entry) = written.first() {
+        let actions: Vec<&str> = written.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, expected, "{}", policy.path);
+        if implemented {
             succeeded += 1;
-            assert_eq!(
-                (entry.action.as_str(), entry.outcome.as_str()),
-                (action.as_str(), "success"),
-                "{}",
-                policy.path
+        }
+        for entry in &written {
+            assert_eq!(entry.outcome, "success", "{}: {entry:?}", policy.path);
+            let by_user = matches!(
+                entry.action.as_str(),
+                "identity.invitation.accept" | "identity.session.login"
             );
-            assert_eq!(
-                (entry.actor_kind.as_str(), entry.actor_id.as_str()),
-                ("operator", operator.as_str()),
-                "{}",
-                policy.path
-            );
-            let expected_org: uuid::Uuid = if policy.path.ends_with("/CreateOrganization") {
-                entry
-                    .resource_id
-                    .parse()
-                    .expect("the new organization's id")
+            if by_user {
+                assert_eq!(entry.actor_kind, "user", "{}: {entry:?}", policy.path);
             } else {
-                subject.id.parse().expect("uuid")
+                assert_eq!(
+                    (entry.actor_kind.as_str(), entry.actor_id.as_str()),
+                    ("operator", operator.as_str()),
+                    "{}",
+                    policy.path
+                );
+            }
+            let expected_org: Option<uuid::Uuid> = match chain {
+                "audit" => None,
+                "org_fresh" => Some(
+                    entry
+                        .resource_id
+                        .parse()
+                        .expect("the new organization's id"),
+                ),
+                _ => Some(subject.id.parse().expect("uuid")),
             };
-            assert_eq!(entry.organization_id, Some(expected_org), "{}", policy.path);
+            assert_eq!(entry.organization_id, expected_org, "{}", policy.path);
         }
     }
     assert_eq!(
-        succeeded, 7,
+        succeeded, 13,
         "every implemented mutating method was exercised"
     );
 }

@@ -115,15 +115,7 @@ impl AuditApi for PgAudit {
                     .map_err(AuditError::from)
             })
             .await?;
-        let next = if entries.len() as i64 > limit {
-            entries.truncate(limit as usize);
-            entries
-                .last()
-                .map(|e| paging::encode(&e.sequence.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut entries, limit, |e| e.sequence.to_string());
         Ok((entries, next))
     }
 
@@ -285,15 +277,7 @@ impl AuditApi for PgAudit {
                 Ok::<_, AuditError>(all)
             })
             .await?;
-        let next = if checkpoints.len() as i64 > limit {
-            checkpoints.truncate(limit as usize);
-            checkpoints
-                .last()
-                .map(|c| paging::encode(&c.sequence.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next = paging::finish_page(&mut checkpoints, limit, |c| c.sequence.to_string());
         Ok((checkpoints, next))
     }
 

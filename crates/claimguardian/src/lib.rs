@@ -5,3 +5,4 @@ pub mod audit_keys;
 pub mod database;
 pub mod demo;
 pub mod platform;
+pub mod secrets_key;

@@ -11,11 +11,12 @@ use cg_audit::export::{read_export, verify_export};
 use cg_audit::store::retention;
 use cg_context::MeshKey;
 use cg_gateway::{Gateway, GatewayConfig, Upstreams};
+use cg_identity::SecretBox;
 use cg_runtime::{GrpcServer, ServerLimits};
-use claimguardian::audit_keys;
 use claimguardian::database::{self, Database, PrintProgress};
 use claimguardian::demo;
 use claimguardian::platform::{self, Listen, ServiceDeps, ServiceKind};
+use claimguardian::{audit_keys, secrets_key};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -118,6 +119,9 @@ enum ServeCommand {
         /// The audit service's checkpoint signing key (Ed25519 PKCS#8 PEM, mode 600).
         #[arg(long, env = "CG_AUDIT_SIGNING_KEY_FILE")]
         audit_signing_key_file: Option<PathBuf>,
+        /// Identity's key for secrets at rest, 64 hex digits.
+        #[arg(long, env = "CG_SECRETS_KEY", hide_env_values = true)]
+        secrets_key: Option<String>,
     },
     /// The gateway.
     Gateway {
@@ -217,10 +221,12 @@ async fn up(
         println!("migrating…");
         database::migrate_all(database.url(), &mut PrintProgress).await?;
         let (signer, public_key) = audit_keys::load_or_create(data_dir)?;
+        let secrets = secrets_key::load_or_create(data_dir)?;
         let deps = ServiceDeps::connect(
             database.url(),
             Arc::new(MeshKey::generate()),
             Arc::new(signer),
+            secrets,
         )
         .await?;
         let demo_seed = if seed_demo {
@@ -282,6 +288,7 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             database_url,
             mesh_key,
             audit_signing_key_file,
+            secrets_key,
         } => {
             let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
             // Only the audit service signs; the others never hold the key.
@@ -292,7 +299,19 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
                 ),
                 _ => CheckpointSigner::generate(),
             };
-            let deps = ServiceDeps::connect(&database_url, key, Arc::new(signer)).await?;
+            // Only identity opens sealed secrets; the others never hold the key.
+            let secrets = match (kind, secrets_key) {
+                (ServiceKind::Identity, Some(hex)) => {
+                    SecretBox::from_hex(&hex).context("CG_SECRETS_KEY")?
+                }
+                (ServiceKind::Identity, None) => {
+                    anyhow::bail!(
+                        "the identity service needs the secrets key: set CG_SECRETS_KEY to 64 hex digits"
+                    )
+                }
+                _ => SecretBox::generate(),
+            };
+            let deps = ServiceDeps::connect(&database_url, key, Arc::new(signer), secrets).await?;
             if kind == ServiceKind::Audit {
                 tokio::spawn(deps.checkpointer());
             }

@@ -14,7 +14,7 @@ use cg_claims::{ClaimsGrpc, PgClaims};
 use cg_context::{ContextInterceptor, MeshKey};
 use cg_db::{ControlPool, TenantPool};
 use cg_gateway::{Gateway, GatewayConfig, Upstreams};
-use cg_identity::IdentityGrpc;
+use cg_identity::{IdentityConfig, IdentityGrpc, PgIdentity, SecretBox};
 use cg_proto::audit::v1::audit_service_server::AuditServiceServer;
 use cg_proto::billing::v1::billing_service_server::BillingServiceServer;
 use cg_proto::claims::v1::claims_service_server::ClaimsServiceServer;
@@ -62,7 +62,9 @@ impl ServiceKind {
             ServiceKind::Tenancy => {
                 <TenancyServiceServer<TenancyGrpc<PgTenancy>> as NamedService>::NAME
             }
-            ServiceKind::Identity => <IdentityServiceServer<IdentityGrpc> as NamedService>::NAME,
+            ServiceKind::Identity => {
+                <IdentityServiceServer<IdentityGrpc<PgIdentity>> as NamedService>::NAME
+            }
             ServiceKind::Billing => <BillingServiceServer<BillingGrpc> as NamedService>::NAME,
             ServiceKind::Audit => <AuditServiceServer<AuditGrpc<PgAudit>> as NamedService>::NAME,
             ServiceKind::Claims => {
@@ -91,6 +93,9 @@ pub struct ServiceDeps {
     pub mesh_key: Arc<MeshKey>,
     /// Signs audit checkpoints; only the audit service uses it.
     pub audit_signer: Arc<CheckpointSigner>,
+    /// Seals secrets at rest (signing keys of access tokens); identity's.
+    pub secrets: SecretBox,
+    pub identity: IdentityConfig,
     pub checkpoint_policy: CheckpointPolicy,
 }
 
@@ -99,6 +104,7 @@ impl ServiceDeps {
         database_url: &str,
         mesh_key: Arc<MeshKey>,
         audit_signer: Arc<CheckpointSigner>,
+        secrets: SecretBox,
     ) -> anyhow::Result<ServiceDeps> {
         let control = cg_db::connect_control(database_url, 10)
             .await
@@ -109,6 +115,8 @@ impl ServiceDeps {
             tenant,
             mesh_key,
             audit_signer,
+            secrets,
+            identity: IdentityConfig::default(),
             checkpoint_policy: CheckpointPolicy::default(),
         })
     }
@@ -138,7 +146,13 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> Routes {
             ))
         }
         ServiceKind::Identity => {
-            let server = IdentityServiceServer::new(IdentityGrpc).max_decoding_message_size(limit);
+            let api = Arc::new(PgIdentity::new(
+                deps.control.clone(),
+                deps.secrets.clone(),
+                deps.identity.clone(),
+            ));
+            let server =
+                IdentityServiceServer::new(IdentityGrpc::new(api)).max_decoding_message_size(limit);
             Routes::new(tonic::service::interceptor::InterceptedService::new(
                 server,
                 interceptor,

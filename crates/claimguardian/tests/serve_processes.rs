@@ -79,6 +79,7 @@ async fn separate_service_and_gateway_processes_serve_a_tenant() {
     let common = vec![
         ("DATABASE_URL".to_owned(), database.url.clone()),
         ("CG_MESH_KEY".to_owned(), mesh_key),
+        ("CG_SECRETS_KEY".to_owned(), MeshKey::generate().to_hex()),
         (
             "CG_AUDIT_SIGNING_KEY_FILE".to_owned(),
             key_file.display().to_string(),

@@ -177,15 +177,7 @@ impl ClaimsApi for PgClaims {
                     .map_err(ClaimsError::from)
             })
             .await?;
-        let next_page_token = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|p| paging::encode(&p.id.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = paging::finish_page(&mut items, limit, |p| p.id.to_string());
         Ok(PropertyPage {
             items,
             next_page_token,

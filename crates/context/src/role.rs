@@ -120,6 +120,16 @@ impl Role {
             .is_some_and(|(_, granted)| granted.contains(&permission))
     }
 
+    /// Whether this role is `other` or above it in the hierarchy.
+    pub fn at_least(self, other: Role) -> bool {
+        // Variants are declared from most to least privileged.
+        self <= other
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
@@ -191,6 +201,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn roles_compare_by_privilege() {
+        assert!(Role::Owner.at_least(Role::Admin));
+        assert!(Role::Admin.at_least(Role::Admin));
+        assert!(!Role::Viewer.at_least(Role::Member));
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
     }
 
     #[test]

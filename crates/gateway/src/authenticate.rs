@@ -1,10 +1,14 @@
-//! Who is calling: the bearer credential of the request, verified.
+//! Who is calling: the bearer credential of the request, verified —
+//! an operator API key, or an access token issued by identity.
 
 use cg_context::Principal;
 use cg_db::ControlPool;
 use cg_identity::operator_keys;
+use cg_identity::tokens::claims::AccessClaims;
 use http::HeaderMap;
+use tonic::Status;
 
+use crate::access_token::AccessTokenVerifier;
 use crate::metadata::AUTHORIZATION;
 
 /// Why a credential was refused.
@@ -12,18 +16,35 @@ use crate::metadata::AUTHORIZATION;
 pub enum AuthError {
     /// Present but not valid.
     Invalid,
+    /// An access token refused, with the status that says why.
+    Token(Status),
     /// The credential store could not be reached.
     Unavailable(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// The claims of the caller's access token, when it used one.
+    pub token: Option<AccessClaims>,
 }
 
 /// Credentials longer than this are refused unread.
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
-/// The principal of a request: anonymous without credentials; an error
-/// for credentials that do not verify.
-pub async fn authenticate(headers: &HeaderMap, pool: &ControlPool) -> Result<Principal, AuthError> {
+/// The caller of a request: anonymous without credentials; an error for
+/// credentials that do not verify.
+pub async fn authenticate(
+    headers: &HeaderMap,
+    pool: &ControlPool,
+    tokens: &AccessTokenVerifier,
+) -> Result<Caller, AuthError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
-        return Ok(Principal::Anonymous);
+        return Ok(Caller {
+            principal: Principal::Anonymous,
+            token: None,
+        });
     };
     if value.len() > MAX_CREDENTIAL_LEN {
         return Err(AuthError::Invalid);
@@ -36,12 +57,21 @@ pub async fn authenticate(headers: &HeaderMap, pool: &ControlPool) -> Result<Pri
         .trim();
     if operator_keys::looks_like_operator_key(credential) {
         return match operator_keys::verify(pool, credential).await {
-            Ok(Some(key_id)) => Ok(Principal::Operator { key_id }),
+            Ok(Some(key_id)) => Ok(Caller {
+                principal: Principal::Operator { key_id },
+                token: None,
+            }),
             Ok(None) => Err(AuthError::Invalid),
             Err(error) => Err(AuthError::Unavailable(error.to_string())),
         };
     }
-    // Access tokens of users and API keys of service accounts arrive with
-    // the identity service; until then no other credential is valid.
-    Err(AuthError::Invalid)
+    let claims = tokens
+        .verify(credential)
+        .await
+        .map_err(|error| AuthError::Token(error.to_status()))?;
+    let user_id = claims.sub.parse().map_err(|_| AuthError::Invalid)?;
+    Ok(Caller {
+        principal: Principal::User { user_id },
+        token: Some(claims),
+    })
 }

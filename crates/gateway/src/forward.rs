@@ -23,9 +23,14 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tower::ServiceExt as _;
 
-use crate::authenticate::{AuthError, authenticate};
+/// The identity service, whose JWKS verifies access tokens.
+const IDENTITY_SERVICE: &str = "claimguardian.identity.v1.IdentityService";
+
+use crate::access_token::{AccessTokenVerifier, JwksSource, VerifierConfig};
+use crate::authenticate::{AuthError, Caller, authenticate};
 use crate::client::client_info;
 use crate::deadline;
+use crate::identity_jwks::{IdentityJwks, NoJwks};
 use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
 use crate::security_log::{Attempt, is_refusal, record_refusal};
@@ -42,6 +47,8 @@ pub struct GatewayConfig {
     pub default_deadline: Duration,
     /// Longest deadline forwarded; longer ones are capped.
     pub max_deadline: Duration,
+    /// `iss` of the access tokens identity issues.
+    pub token_issuer: String,
 }
 
 impl Default for GatewayConfig {
@@ -51,6 +58,7 @@ impl Default for GatewayConfig {
             context_ttl: Duration::from_secs(60),
             default_deadline: Duration::from_secs(30),
             max_deadline: Duration::from_secs(300),
+            token_issuer: cg_identity::DEFAULT_ISSUER.to_owned(),
         }
     }
 }
@@ -82,6 +90,7 @@ impl Upstreams {
 }
 
 struct Inner {
+    tokens: AccessTokenVerifier,
     config: GatewayConfig,
     policies: PolicyTable,
     upstreams: Upstreams,
@@ -126,8 +135,15 @@ impl Gateway {
         pool: ControlPool,
         mesh_key: Arc<MeshKey>,
     ) -> Gateway {
+        let source: Arc<dyn JwksSource> = match upstreams.get(IDENTITY_SERVICE) {
+            Some(channel) => Arc::new(IdentityJwks::new(channel, mesh_key.clone())),
+            None => Arc::new(NoJwks),
+        };
+        let tokens =
+            AccessTokenVerifier::new(source, VerifierConfig::new(config.token_issuer.clone()));
         Gateway {
             inner: Arc::new(Inner {
+                tokens,
                 config,
                 policies,
                 upstreams,
@@ -271,18 +287,19 @@ impl Gateway {
         client: ClientInfo,
         attempt: &mut Attempt,
     ) -> Result<TenantContext, Status> {
-        let principal =
-            authenticate(headers, &self.inner.pool)
-                .await
-                .map_err(|error| match error {
-                    AuthError::Invalid => with_reason(
-                        Code::Unauthenticated,
-                        "invalid credentials",
-                        reason::UNAUTHENTICATED,
-                        &[],
-                    ),
-                    AuthError::Unavailable(cause) => cg_status::unavailable(cause),
-                })?;
+        let caller = authenticate(headers, &self.inner.pool, &self.inner.tokens)
+            .await
+            .map_err(|error| match error {
+                AuthError::Invalid => with_reason(
+                    Code::Unauthenticated,
+                    "invalid credentials",
+                    reason::UNAUTHENTICATED,
+                    &[],
+                ),
+                AuthError::Token(status) => status,
+                AuthError::Unavailable(cause) => cg_status::unavailable(cause),
+            })?;
+        let principal = caller.principal.clone();
         attempt.principal = principal.clone();
         let hint = hint(headers, uri, &self.inner.config.base_domain);
         attempt.named_tenant = match &hint {
@@ -294,7 +311,7 @@ impl Gateway {
             Scope::Public => {
                 let tenant = match hint {
                     TenantHint::None => None,
-                    hint => Some(self.tenant(hint, &principal, policy, attempt).await?),
+                    hint => Some(self.tenant(hint, &caller, policy, attempt).await?),
                 };
                 Ok(TenantContext {
                     request_id,
@@ -330,7 +347,7 @@ impl Gateway {
                         &[],
                     ));
                 }
-                let tenant = self.tenant(hint, &principal, policy, attempt).await?;
+                let tenant = self.tenant(hint, &caller, policy, attempt).await?;
                 if let Some(permission) = &policy.permission {
                     let permission: Permission = permission.parse().map_err(cg_status::internal)?;
                     if !tenant.role.has(permission) {
@@ -366,7 +383,7 @@ impl Gateway {
     async fn tenant(
         &self,
         hint: TenantHint,
-        principal: &Principal,
+        caller: &Caller,
         policy: &MethodPolicy,
         attempt: &mut Attempt,
     ) -> Result<Tenant, Status> {
@@ -413,10 +430,22 @@ impl Gateway {
                 ],
             ));
         }
-        let role = match principal {
+        let role = match (&caller.principal, &caller.token) {
             // Operators act on a tenant as its owner.
-            Principal::Operator { .. } => Role::Owner,
-            Principal::Anonymous => Role::Viewer,
+            (Principal::Operator { .. }, _) => Role::Owner,
+            (Principal::Anonymous, _) => Role::Viewer,
+            // A token is good for the organization it was issued in only.
+            (Principal::User { .. }, Some(claims)) => {
+                if claims.org != record.id.to_string() {
+                    return Err(with_reason(
+                        Code::PermissionDenied,
+                        "this token was issued for another organization",
+                        reason::TENANT_MISMATCH,
+                        &[("organization", record.code.as_str())],
+                    ));
+                }
+                Role::parse(&claims.role).ok_or_else(unauthenticated)?
+            }
             _ => return Err(unauthenticated()),
         };
         tracing::Span::current().record("org", record.code.as_str());

@@ -1,11 +1,13 @@
 //! The gRPC gateway: tenant resolution, authentication, policy and forwarding without decoding.
 #![forbid(unsafe_code)]
 
+pub mod access_token;
 pub mod allowlist;
 mod authenticate;
 mod client;
 mod deadline;
 mod forward;
+mod identity_jwks;
 mod metadata;
 mod policy;
 mod security_log;

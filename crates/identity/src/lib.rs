@@ -1,14 +1,18 @@
-//! Users, memberships, login, MFA, SSO, tokens and API keys; operator API keys today.
+//! Users, memberships, invitations, password sign-in, MFA, access tokens and their keys, operator API keys.
 #![forbid(unsafe_code)]
 
+mod error;
+mod grpc;
 pub mod mfa;
+pub mod model;
 pub mod operator_keys;
+pub mod password;
+pub mod secrets;
+mod service;
+pub mod throttle;
+pub mod tokens;
 
-use cg_proto::identity::v1::identity_service_server::IdentityService;
-
-/// The identity gRPC service. Every method answers `UNIMPLEMENTED` until
-/// the identity issue builds it.
-#[derive(Debug, Default)]
-pub struct IdentityGrpc;
-
-impl IdentityService for IdentityGrpc {}
+pub use error::IdentityError;
+pub use grpc::IdentityGrpc;
+pub use secrets::SecretBox;
+pub use service::{DEFAULT_ISSUER, IdentityApi, IdentityConfig, PgIdentity};

@@ -22,6 +22,7 @@ pub mod reason {
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
     pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
+    pub const TENANT_MISMATCH: &str = "TENANT_MISMATCH";
 }
 
 /// Field violations collected while validating one request.

@@ -63,6 +63,27 @@ pub async fn by_code(pool: &PgPool, code: &str) -> Result<Option<TenantRecord>, 
     Ok(row.map(TenantRecord::from))
 }
 
+/// The organization with this id.
+pub async fn by_id(pool: &PgPool, id: OrganizationId) -> Result<Option<TenantRecord>, DbError> {
+    let row: Option<TenantRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE o.id = $1")))
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(TenantRecord::from))
+}
+
+/// The user limit of the organization's tier; 0 means unlimited.
+pub async fn user_limit(pool: &PgPool, id: OrganizationId) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT t.max_users FROM tenancy.organizations o JOIN tenancy.tiers t ON t.code = o.tier WHERE o.id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(0))
+}
+
 /// The organization owning this verified custom domain.
 pub async fn by_verified_domain(
     pool: &PgPool,

@@ -292,15 +292,7 @@ impl TenancyApi for PgTenancy {
         let limit = paging::page_size(page_size)?;
         let after = paging::decode(page_token)?;
         let mut items = repository::list(&self.pool, after.as_deref(), limit + 1, status).await?;
-        let next_page_token = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|o| paging::encode(&o.code))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = paging::finish_page(&mut items, limit, |o| o.code.clone());
         Ok(Page {
             items,
             next_page_token,

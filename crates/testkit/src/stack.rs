@@ -8,6 +8,7 @@ use cg_audit::checkpoint::CheckpointSigner;
 use cg_context::MeshKey;
 use cg_db::ControlPool;
 use cg_gateway::GatewayConfig;
+use cg_identity::SecretBox;
 use claimguardian::platform::{self, Listen, RunningPlatform, ServiceDeps, ServiceKind};
 use tonic::Request;
 use tonic::metadata::MetadataValue;
@@ -43,8 +44,13 @@ impl TestStack {
         let database = test_database().await;
         let mesh_key = Arc::new(MeshKey::generate());
         let audit_signer = Arc::new(CheckpointSigner::generate());
-        let deps =
-            ServiceDeps::connect(&database.url, mesh_key.clone(), audit_signer.clone()).await?;
+        let deps = ServiceDeps::connect(
+            &database.url,
+            mesh_key.clone(),
+            audit_signer.clone(),
+            SecretBox::generate(),
+        )
+        .await?;
         let control = deps.control.clone();
         let issued = cg_identity::operator_keys::create(&control, "test operator").await?;
         let (operator_key, operator_key_id) = (issued.secret_key, issued.id);

@@ -1,0 +1,120 @@
+//! Identity errors and their one mapping to gRPC status.
+
+use std::time::Duration;
+
+use cg_db::DbError;
+use cg_status::{FieldViolations, with_reason};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Stable `ErrorInfo` reasons of identity.
+pub mod reason {
+    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
+    pub const LOGIN_THROTTLED: &str = "LOGIN_THROTTLED";
+    pub const LAST_OWNER: &str = "LAST_OWNER";
+    pub const ROLE_ABOVE_OWN: &str = "ROLE_ABOVE_OWN";
+    pub const INVITATION_INVALID: &str = "INVITATION_INVALID";
+    pub const USER_LIMIT_REACHED: &str = "USER_LIMIT_REACHED";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("invalid request")]
+    Invalid(FieldViolations),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// Wrong e-mail, password, organization or membership: one answer for all.
+    #[error("invalid e-mail or password")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins")]
+    Throttled(Duration),
+    #[error("invitation not found, used or expired")]
+    InvitationInvalid,
+    #[error("an organization keeps at least one active owner")]
+    LastOwner,
+    #[error("nobody grants or changes a role above their own")]
+    RoleAboveOwn,
+    #[error("the tier's user limit is reached")]
+    UserLimit { limit: i64 },
+    #[error("{0}")]
+    AlreadyExists(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<FieldViolations> for IdentityError {
+    fn from(violations: FieldViolations) -> Self {
+        IdentityError::Invalid(violations)
+    }
+}
+
+impl From<IdentityError> for Status {
+    fn from(error: IdentityError) -> Status {
+        match error {
+            IdentityError::Invalid(violations) => violations.into(),
+            IdentityError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            IdentityError::PermissionDenied(why) => Status::permission_denied(why),
+            IdentityError::InvalidCredentials => with_reason(
+                Code::Unauthenticated,
+                "invalid e-mail or password",
+                reason::INVALID_CREDENTIALS,
+                &[],
+            ),
+            IdentityError::Throttled(retry_after) => {
+                let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+                details.set_error_info(
+                    reason::LOGIN_THROTTLED,
+                    cg_status::ERROR_DOMAIN,
+                    std::collections::HashMap::<String, String>::new(),
+                );
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!(
+                        "too many failed sign-ins; retry in {} s",
+                        retry_after.as_secs().max(1)
+                    ),
+                    details,
+                )
+            }
+            IdentityError::InvitationInvalid => with_reason(
+                Code::NotFound,
+                "invitation not found, already used, revoked or expired",
+                reason::INVITATION_INVALID,
+                &[],
+            ),
+            IdentityError::LastOwner => with_reason(
+                Code::FailedPrecondition,
+                "an organization keeps at least one active owner: make someone else owner first",
+                reason::LAST_OWNER,
+                &[],
+            ),
+            IdentityError::RoleAboveOwn => with_reason(
+                Code::PermissionDenied,
+                "nobody grants or changes a role above their own",
+                reason::ROLE_ABOVE_OWN,
+                &[],
+            ),
+            IdentityError::UserLimit { limit } => {
+                let mut details = ErrorDetails::with_quota_failure_violation(
+                    "users",
+                    format!("the tier allows {limit} users, invitations included"),
+                );
+                details.set_error_info(
+                    reason::USER_LIMIT_REACHED,
+                    cg_status::ERROR_DOMAIN,
+                    std::collections::HashMap::<String, String>::new(),
+                );
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "the tier's user limit is reached",
+                    details,
+                )
+            }
+            IdentityError::AlreadyExists(what) => Status::already_exists(what),
+            IdentityError::Db(DbError::Unavailable(cause)) => cg_status::unavailable(cause),
+            IdentityError::Db(other) => cg_status::internal(other),
+        }
+    }
+}

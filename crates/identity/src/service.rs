@@ -1,0 +1,626 @@
+//! The identity service: invitations, memberships, password sign-in and
+//! the access tokens it issues.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cg_audit::entry::Outcome;
+use cg_audit::record::entry_for;
+use cg_audit::store;
+use cg_context::{OrganizationId, Principal, Role, Tenant, TenantContext, UserId};
+use cg_db::{ControlPool, DbError};
+use cg_status::FieldViolations;
+use cg_tenancy::directory;
+use chrono::Utc;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::error::IdentityError;
+use crate::model::{Invitation, Membership, MembershipStatus, Session};
+use crate::secrets::SecretBox;
+use crate::tokens::claims::{AUDIENCE, AccessClaims};
+use crate::tokens::signing::{self, PublicJwk};
+use crate::{password, throttle};
+
+/// Identity settings.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// `iss` of the access tokens; the gateway expects the same.
+    pub issuer: String,
+    pub access_token_ttl: Duration,
+    pub invitation_ttl: Duration,
+}
+
+/// The issuer of access tokens when none is configured.
+pub const DEFAULT_ISSUER: &str = "https://identity.claimguardian.ai";
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            issuer: DEFAULT_ISSUER.to_owned(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What can change about a membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub role: Option<Role>,
+    pub status: Option<MembershipStatus>,
+}
+
+#[async_trait]
+pub trait IdentityApi: Send + Sync + 'static {
+    async fn create_invitation(
+        &self,
+        ctx: &TenantContext,
+        email: &str,
+        role: Role,
+    ) -> Result<(Invitation, String), IdentityError>;
+    async fn accept_invitation(
+        &self,
+        ctx: &TenantContext,
+        token: &str,
+        password: &str,
+        display_name: &str,
+    ) -> Result<Membership, IdentityError>;
+    async fn login(
+        &self,
+        ctx: &TenantContext,
+        organization_code: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, IdentityError>;
+    async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
+    async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
+    async fn list_memberships(&self, ctx: &TenantContext)
+    -> Result<Vec<Membership>, IdentityError>;
+    async fn update_membership(
+        &self,
+        ctx: &TenantContext,
+        user_id: UserId,
+        change: MembershipChange,
+    ) -> Result<Membership, IdentityError>;
+}
+
+/// Identity on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgIdentity {
+    pool: ControlPool,
+    secrets: SecretBox,
+    config: IdentityConfig,
+}
+
+impl PgIdentity {
+    pub fn new(pool: ControlPool, secrets: SecretBox, config: IdentityConfig) -> Self {
+        PgIdentity {
+            pool,
+            secrets,
+            config,
+        }
+    }
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn new_invitation_token() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "cgi_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn tenant(ctx: &TenantContext) -> Result<&Tenant, IdentityError> {
+    ctx.tenant.as_ref().ok_or(IdentityError::PermissionDenied(
+        "this method acts within an organization",
+    ))
+}
+
+fn normalize_email(raw: &str, field: &str) -> Result<String, FieldViolations> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(FieldViolations::single(field, "must be an e-mail address"))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    organization_id: Uuid,
+    user_id: Uuid,
+    email: String,
+    display_name: String,
+    role: String,
+    status: String,
+    created_at: chrono::DateTime<Utc>,
+    updated_at: chrono::DateTime<Utc>,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = DbError;
+    fn try_from(row: MembershipRow) -> Result<Membership, DbError> {
+        Ok(Membership {
+            organization_id: OrganizationId(row.organization_id),
+            user_id: UserId(row.user_id),
+            email: row.email,
+            display_name: row.display_name,
+            role: Role::parse(&row.role)
+                .ok_or_else(|| DbError::Other(format!("unknown role {:?}", row.role)))?,
+            status: MembershipStatus::parse(&row.status).ok_or_else(|| {
+                DbError::Other(format!("unknown membership status {:?}", row.status))
+            })?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const MEMBERSHIP_SELECT: &str = "SELECT m.organization_id, m.user_id, u.email, u.display_name, m.role, m.status, \
+    m.created_at, m.updated_at FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id";
+
+async fn membership(
+    conn: &mut PgConnection,
+    organization: OrganizationId,
+    user: UserId,
+    lock: bool,
+) -> Result<Option<Membership>, IdentityError> {
+    let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBERSHIP_SELECT} WHERE m.organization_id = $1 AND m.user_id = $2{}",
+        if lock { " FOR UPDATE OF m" } else { "" }
+    )))
+    .bind(organization.0)
+    .bind(user.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(DbError::from)?;
+    Ok(row.map(Membership::try_from).transpose()?)
+}
+
+#[async_trait]
+impl IdentityApi for PgIdentity {
+    async fn create_invitation(
+        &self,
+        ctx: &TenantContext,
+        email: &str,
+        role: Role,
+    ) -> Result<(Invitation, String), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let email = normalize_email(email, "email")?;
+        if !tenant.role.at_least(role) {
+            return Err(IdentityError::RoleAboveOwn);
+        }
+        let limit = directory::user_limit(&self.pool, tenant.org_id).await?;
+        let token = new_invitation_token();
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        // Serialize invitations of one organization so the limit holds.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('cg.invite.' || $1))")
+            .bind(tenant.org_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        if limit > 0 {
+            let seats: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM identity.memberships WHERE organization_id = $1 AND status IN ('active', 'invited', 'suspended')) \
+                      + (SELECT count(*) FROM identity.invitations WHERE organization_id = $1 AND accepted_at IS NULL \
+                         AND revoked_at IS NULL AND expires_at > now())",
+            )
+            .bind(tenant.org_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+            if seats >= limit {
+                return Err(IdentityError::UserLimit { limit });
+            }
+        }
+        let id = Uuid::now_v7();
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(self.config.invitation_ttl).unwrap_or_default();
+        let inserted = sqlx::query_as::<_, (chrono::DateTime<Utc>,)>(
+            "INSERT INTO identity.invitations (id, organization_id, email, role, token_hash, invited_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
+        )
+        .bind(id)
+        .bind(tenant.org_id.0)
+        .bind(&email)
+        .bind(role.as_str())
+        .bind(token_hash(&token))
+        .bind(ctx.principal.describe())
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await;
+        let (created_at,) = match inserted.map_err(DbError::from) {
+            Ok(row) => row,
+            Err(DbError::UniqueViolation(_)) => {
+                return Err(IdentityError::AlreadyExists(
+                    "an invitation for this e-mail address is open",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let summary = json!({ "email": email, "role": role.as_str() });
+        store::append(
+            &mut tx,
+            &tenant.schema,
+            entry_for(
+                ctx,
+                Some(tenant.org_id.0),
+                "identity.invitation.create",
+                ("invitation", &id.to_string()),
+                Outcome::Success,
+                summary,
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        let invitation = Invitation {
+            id,
+            email,
+            role,
+            invited_by: ctx.principal.describe(),
+            created_at,
+            expires_at,
+        };
+        Ok((invitation, token))
+    }
+
+    async fn accept_invitation(
+        &self,
+        ctx: &TenantContext,
+        token: &str,
+        new_password: &str,
+        display_name: &str,
+    ) -> Result<Membership, IdentityError> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(IdentityError::InvitationInvalid);
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let invitation: Option<(Uuid, Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, organization_id, email, role FROM identity.invitations \
+             WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() FOR UPDATE",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+        let (invitation_id, org, email, role) =
+            invitation.ok_or(IdentityError::InvitationInvalid)?;
+        let organization = OrganizationId(org);
+        let role =
+            Role::parse(&role).ok_or_else(|| DbError::Other("unknown invited role".to_owned()))?;
+        let record = directory::by_id(&self.pool, organization)
+            .await?
+            .ok_or(IdentityError::InvitationInvalid)?;
+
+        let existing: Option<(Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT id, password_hash FROM identity.users WHERE email = $1 FOR UPDATE",
+        )
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+        let user_id = match existing {
+            // An existing account proves it is theirs with its password.
+            Some((id, Some(stored))) => {
+                if !password::verify(new_password, Some(&stored)) {
+                    return Err(IdentityError::InvalidCredentials);
+                }
+                UserId(id)
+            }
+            Some((_, None)) | None if password::policy_violation(new_password).is_some() => {
+                let problem =
+                    password::policy_violation(new_password).unwrap_or("is not acceptable");
+                return Err(FieldViolations::single("password", problem).into());
+            }
+            Some((id, None)) => {
+                sqlx::query("UPDATE identity.users SET password_hash = $2, updated_at = now() WHERE id = $1")
+                    .bind(id)
+                    .bind(password::hash(new_password))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(DbError::from)?;
+                UserId(id)
+            }
+            None => {
+                let id = UserId::new();
+                sqlx::query("INSERT INTO identity.users (id, email, display_name, password_hash) VALUES ($1, $2, $3, $4)")
+                    .bind(id.0)
+                    .bind(&email)
+                    .bind(display_name.trim())
+                    .bind(password::hash(new_password))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(DbError::from)?;
+                id
+            }
+        };
+        sqlx::query(
+            "INSERT INTO identity.memberships (organization_id, user_id, role, status) VALUES ($1, $2, $3, 'active') \
+             ON CONFLICT (organization_id, user_id) DO UPDATE SET role = EXCLUDED.role, status = 'active', updated_at = now()",
+        )
+        .bind(organization.0)
+        .bind(user_id.0)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+        sqlx::query("UPDATE identity.invitations SET accepted_at = now() WHERE id = $1")
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        let actor = TenantContext {
+            principal: Principal::User { user_id },
+            ..ctx.clone()
+        };
+        let summary = json!({ "email": email, "role": role.as_str() });
+        store::append(
+            &mut tx,
+            &record.schema,
+            entry_for(
+                &actor,
+                Some(organization.0),
+                "identity.invitation.accept",
+                ("invitation", &invitation_id.to_string()),
+                Outcome::Success,
+                summary,
+            ),
+        )
+        .await?;
+        let accepted = membership(&mut tx, organization, user_id, false)
+            .await?
+            .ok_or(IdentityError::NotFound("membership"))?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(accepted)
+    }
+
+    async fn login(
+        &self,
+        ctx: &TenantContext,
+        organization_code: &str,
+        email: &str,
+        password_text: &str,
+    ) -> Result<Session, IdentityError> {
+        let code = if organization_code.is_empty() {
+            ctx.tenant
+                .as_ref()
+                .map(|t| t.org_code.clone())
+                .unwrap_or_default()
+        } else {
+            organization_code.to_owned()
+        };
+        if code.is_empty() {
+            return Err(FieldViolations::single("organization_code", "is required").into());
+        }
+        let email = normalize_email(email, "email")?;
+        let account = throttle::account_subject(&code, &email);
+        let address = throttle::address_subject(&ctx.client.ip);
+        for subject in [&account, &address] {
+            if let Some(retry_after) = throttle::locked_for(&self.pool, subject).await? {
+                return Err(IdentityError::Throttled(retry_after));
+            }
+        }
+        let record = directory::by_code(&self.pool, &code).await?;
+        let user: Option<(Uuid, Option<String>)> =
+            sqlx::query_as("SELECT id, password_hash FROM identity.users WHERE email = $1")
+                .bind(&email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(DbError::from)?;
+        // Always verify a hash, even for an unknown account, so the answer
+        // takes as long whether or not the account exists.
+        let password_ok = password::verify(
+            password_text,
+            user.as_ref().and_then(|(_, hash)| hash.as_deref()),
+        );
+        let member = match (&record, &user, password_ok) {
+            (Some(record), Some((id, _)), true) if !record.suspended => {
+                let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+                membership(&mut conn, record.id, UserId(*id), false)
+                    .await?
+                    .filter(|m| m.status == MembershipStatus::Active)
+            }
+            _ => None,
+        };
+        let (Some(record), Some(member)) = (record, member) else {
+            throttle::record_failure(&self.pool, &account, throttle::ACCOUNT).await?;
+            if !ctx.client.ip.is_empty() {
+                throttle::record_failure(&self.pool, &address, throttle::ADDRESS).await?;
+            }
+            return Err(IdentityError::InvalidCredentials);
+        };
+        throttle::clear(&self.pool, &account).await?;
+
+        let now = Utc::now();
+        let expires_at =
+            now + chrono::Duration::from_std(self.config.access_token_ttl).unwrap_or_default();
+        let amr = vec!["pwd".to_owned()];
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: member.user_id.to_string(),
+            aud: AUDIENCE.to_owned(),
+            exp: expires_at.timestamp(),
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: Uuid::now_v7().to_string(),
+            org: record.id.to_string(),
+            org_code: record.code.clone(),
+            role: member.role.as_str().to_owned(),
+            amr: amr.clone(),
+        };
+        let key = signing::load_active(&self.pool, &self.secrets).await?;
+        let access_token = signing::sign(&key, &claims)?;
+        let actor = TenantContext {
+            principal: Principal::User {
+                user_id: member.user_id,
+            },
+            ..ctx.clone()
+        };
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        store::append(
+            &mut tx,
+            &record.schema,
+            entry_for(
+                &actor,
+                Some(record.id.0),
+                "identity.session.login",
+                ("user", &member.user_id.to_string()),
+                Outcome::Success,
+                json!({ "amr": amr }),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(Session {
+            access_token,
+            expires_at,
+            user_id: member.user_id,
+            organization_code: record.code,
+            role: member.role,
+            amr,
+        })
+    }
+
+    async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {
+        // Ensure a key exists before the first sign-in, so the gateway's
+        // first fetch is not empty.
+        signing::load_active(&self.pool, &self.secrets).await?;
+        Ok(signing::published(&self.pool, self.config.access_token_ttl * 2).await?)
+    }
+
+    async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError> {
+        if !matches!(ctx.principal, Principal::Operator { .. }) {
+            return Err(IdentityError::PermissionDenied("platform operators only"));
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let key = signing::rotate(&mut tx, &self.secrets).await?;
+        let entry = entry_for(
+            ctx,
+            None,
+            "identity.signing_key.rotate",
+            ("signing_key", &key.kid),
+            Outcome::Success,
+            json!({ "kid": key.kid }),
+        );
+        store::append(&mut tx, store::PLATFORM_SCHEMA, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(key)
+    }
+
+    async fn list_memberships(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<Membership>, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let rows: Vec<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MEMBERSHIP_SELECT} WHERE m.organization_id = $1 AND m.status <> 'removed' ORDER BY u.email"
+        )))
+        .bind(tenant.org_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(DbError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(Membership::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn update_membership(
+        &self,
+        ctx: &TenantContext,
+        user_id: UserId,
+        change: MembershipChange,
+    ) -> Result<Membership, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        // One membership change of an organization at a time: the
+        // last-owner rule is checked against a stable set of owners.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('cg.members.' || $1))")
+            .bind(tenant.org_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        let current = membership(&mut tx, tenant.org_id, user_id, true)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed)
+            .ok_or(IdentityError::NotFound("membership"))?;
+        let new_role = change.role.unwrap_or(current.role);
+        let new_status = change.status.unwrap_or(current.status);
+        if !tenant.role.at_least(current.role) || !tenant.role.at_least(new_role) {
+            return Err(IdentityError::RoleAboveOwn);
+        }
+        let was_active_owner =
+            current.role == Role::Owner && current.status == MembershipStatus::Active;
+        let stays_active_owner = new_role == Role::Owner && new_status == MembershipStatus::Active;
+        if was_active_owner && !stays_active_owner {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM identity.memberships WHERE organization_id = $1 AND role = 'owner' \
+                 AND status = 'active' AND user_id <> $2",
+            )
+            .bind(tenant.org_id.0)
+            .bind(user_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+            if others == 0 {
+                return Err(IdentityError::LastOwner);
+            }
+        }
+        sqlx::query("UPDATE identity.memberships SET role = $3, status = $4, updated_at = now() WHERE organization_id = $1 AND user_id = $2")
+            .bind(tenant.org_id.0)
+            .bind(user_id.0)
+            .bind(new_role.as_str())
+            .bind(new_status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        let action = if new_status == MembershipStatus::Removed {
+            "identity.membership.remove"
+        } else {
+            "identity.membership.update"
+        };
+        let summary = json!({
+            "role": { "from": current.role.as_str(), "to": new_role.as_str() },
+            "status": { "from": current.status.as_str(), "to": new_status.as_str() },
+        });
+        store::append(
+            &mut tx,
+            &tenant.schema,
+            entry_for(
+                ctx,
+                Some(tenant.org_id.0),
+                action,
+                ("membership", &user_id.to_string()),
+                Outcome::Success,
+                summary,
+            ),
+        )
+        .await?;
+        let updated = membership(&mut tx, tenant.org_id, user_id, false)
+            .await?
+            .ok_or(IdentityError::NotFound("membership"))?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(updated)
+    }
+}

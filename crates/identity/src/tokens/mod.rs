@@ -1,0 +1,4 @@
+//! Access and refresh tokens of signed-in users.
+
+pub mod claims;
+pub mod signing;
