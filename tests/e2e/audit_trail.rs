@@ -82,6 +82,94 @@ pub async fn login(stack: &TestStack, code: &str, email: &str) -> identity::Sess
     }
 }
 
+/// A request carrying a user's access token, within organization `code`.
+pub fn as_user<T>(code: &str, access_token: &str, message: T) -> Request<T> {
+    let mut request = cg_testkit::with_bearer(Request::new(message), access_token);
+    request
+        .metadata_mut()
+        .insert("x-tenant", code.parse().expect("ascii"));
+    request
+}
+
+/// The raw answer of a password sign-in.
+pub async fn password_login(stack: &TestStack, code: &str, email: &str) -> identity::LoginResponse {
+    IdentityServiceClient::new(stack.gateway().await)
+        .login(identity::LoginRequest {
+            organization_code: code.to_owned(),
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+}
+
+/// A member of `code` as `email`, signed in.
+pub async fn signed_in(stack: &TestStack, code: &str, email: &str) -> identity::SessionTokens {
+    join(stack, code, email, identity::Role::Member).await;
+    login(stack, code, email).await
+}
+
+/// Enrols the signed-in user in TOTP; returns the secret.
+pub async fn enroll(
+    stack: &TestStack,
+    code: &str,
+    access_token: &str,
+) -> cg_identity::mfa::totp::TotpSecret {
+    let enrolled = IdentityServiceClient::new(stack.gateway().await)
+        .enroll_totp(as_user(code, access_token, identity::EnrollTotpRequest {}))
+        .await
+        .expect("enrol")
+        .into_inner();
+    assert!(enrolled.otpauth_uri.starts_with("otpauth://totp/"));
+    cg_identity::mfa::totp::TotpSecret::from_base32(&enrolled.secret).expect("base32 secret")
+}
+
+/// The current TOTP code of `secret`.
+pub fn current_code(secret: &cg_identity::mfa::totp::TotpSecret) -> String {
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970");
+    cg_identity::mfa::totp::code_at(&cg_identity::mfa::totp::TotpParams::STANDARD, secret, now)
+        .expect("code")
+}
+
+/// Confirms enrolment with the current code; returns the recovery codes.
+pub async fn confirm(
+    stack: &TestStack,
+    code: &str,
+    access_token: &str,
+    secret: &cg_identity::mfa::totp::TotpSecret,
+) -> Vec<String> {
+    IdentityServiceClient::new(stack.gateway().await)
+        .confirm_totp(as_user(
+            code,
+            access_token,
+            identity::ConfirmTotpRequest {
+                totp_code: current_code(secret),
+            },
+        ))
+        .await
+        .expect("confirm")
+        .into_inner()
+        .recovery_codes
+}
+
+/// Creates a member-role API key as the operator; returns its id and secret.
+pub async fn create_key(stack: &TestStack, code: &str, name: &str) -> (String, String) {
+    let created = IdentityServiceClient::new(stack.gateway().await)
+        .create_api_key(stack.in_tenant(
+            code,
+            identity::CreateApiKeyRequest {
+                display_name: name.to_owned(),
+                role: identity::Role::Member.into(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .expect("create API key")
+        .into_inner();
+    (created.api_key.expect("key").id, created.secret)
+}
+
 /// One audit row, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 struct Row {
@@ -318,6 +406,98 @@ async fn succeed(
                 .expect("remove membership");
             user
         }
+        "EnrollTotp" => {
+            let session = signed_in(stack, subject, "enrol@subject.example").await;
+            enroll(stack, subject, &session.access_token).await;
+            session.user_id
+        }
+        "ConfirmTotp" => {
+            let session = signed_in(stack, subject, "confirm@subject.example").await;
+            let secret = enroll(stack, subject, &session.access_token).await;
+            confirm(stack, subject, &session.access_token, &secret).await;
+            session.user_id
+        }
+        "CompleteMfaChallenge" => {
+            let session = signed_in(stack, subject, "second@subject.example").await;
+            let secret = enroll(stack, subject, &session.access_token).await;
+            let recovery = confirm(stack, subject, &session.access_token, &secret).await;
+            let challenge = match password_login(stack, subject, "second@subject.example")
+                .await
+                .result
+            {
+                Some(identity::login_response::Result::MfaChallenge(challenge)) => challenge,
+                other => panic!("expected an MFA challenge, got {other:?}"),
+            };
+            IdentityServiceClient::new(stack.gateway().await)
+                .complete_mfa_challenge(identity::CompleteMfaChallengeRequest {
+                    challenge_token: challenge.challenge_token,
+                    code: Some(
+                        identity::complete_mfa_challenge_request::Code::RecoveryCode(
+                            recovery[0].clone(),
+                        ),
+                    ),
+                })
+                .await
+                .expect("complete the challenge")
+                .into_inner()
+                .tokens
+                .expect("tokens")
+                .user_id
+        }
+        "RefreshToken" => {
+            let session = signed_in(stack, subject, "refresh@subject.example").await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .refresh_token(identity::RefreshTokenRequest {
+                    refresh_token: session.refresh_token,
+                })
+                .await
+                .expect("refresh")
+                .into_inner()
+                .tokens
+                .expect("tokens")
+                .user_id
+        }
+        "Logout" => {
+            let session = signed_in(stack, subject, "logout@subject.example").await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .logout(as_user(
+                    subject,
+                    &session.access_token,
+                    identity::LogoutRequest::default(),
+                ))
+                .await
+                .expect("logout");
+            session.user_id
+        }
+        "UpdateSecuritySettings" => {
+            IdentityServiceClient::new(stack.gateway().await)
+                .update_security_settings(stack.in_tenant(
+                    subject,
+                    identity::UpdateSecuritySettingsRequest {
+                        security_settings: Some(identity::SecuritySettings {
+                            ip_allowlist: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["ip_allowlist".to_owned()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("update security settings");
+            subject.to_owned()
+        }
+        "CreateApiKey" => create_key(stack, subject, "probe").await.0,
+        "RevokeApiKey" => {
+            let (id, _) = create_key(stack, subject, "revoked").await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .revoke_api_key(
+                    stack.in_tenant(subject, identity::RevokeApiKeyRequest { id: id.clone() }),
+                )
+                .await
+                .expect("revoke");
+            id
+        }
         "RotateSigningKey" => {
             IdentityServiceClient::new(stack.gateway().await)
                 .rotate_signing_key(stack.as_operator(identity::RotateSigningKeyRequest {}))
@@ -336,16 +516,33 @@ async fn succeed(
 /// Actions a successful probe of `method` records, in order (probes that
 /// need a member first invite and admit one).
 fn expected_actions(method: &str, own: &str) -> Vec<String> {
-    let mut actions: Vec<String> = match method {
-        "AcceptInvitation" => vec!["identity.invitation.create".to_owned()],
-        "Login" | "UpdateMembership" | "RemoveMembership" => {
-            vec![
-                "identity.invitation.create".to_owned(),
-                "identity.invitation.accept".to_owned(),
-            ]
-        }
-        _ => vec![],
+    let joined = ["identity.invitation.create", "identity.invitation.accept"];
+    let signed_in = [
+        "identity.invitation.create",
+        "identity.invitation.accept",
+        "identity.session.login",
+    ];
+    let before: &[&str] = match method {
+        "AcceptInvitation" => &joined[..1],
+        "Login" | "UpdateMembership" | "RemoveMembership" => &joined,
+        "EnrollTotp" | "RefreshToken" | "Logout" => &signed_in,
+        "ConfirmTotp" => &[
+            "identity.invitation.create",
+            "identity.invitation.accept",
+            "identity.session.login",
+            "identity.totp.enroll",
+        ],
+        "CompleteMfaChallenge" => &[
+            "identity.invitation.create",
+            "identity.invitation.accept",
+            "identity.session.login",
+            "identity.totp.enroll",
+            "identity.totp.confirm",
+        ],
+        "RevokeApiKey" => &["identity.api_key.create"],
+        _ => &[],
     };
+    let mut actions: Vec<String> = before.iter().map(|a| (*a).to_owned()).collect();
     actions.push(own.to_owned());
     if method == "SuspendOrganization" {
         actions.push("tenancy.organization.reactivate".to_owned());
@@ -483,7 +680,13 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
             assert_eq!(entry.outcome, "success", "{}: {entry:?}", policy.path);
             let by_user = matches!(
                 entry.action.as_str(),
-                "identity.invitation.accept" | "identity.session.login"
+                "identity.invitation.accept"
+                    | "identity.session.login"
+                    | "identity.totp.enroll"
+                    | "identity.totp.confirm"
+                    | "identity.mfa_challenge.complete"
+                    | "identity.token.refresh"
+                    | "identity.session.logout"
             );
             if by_user {
                 assert_eq!(entry.actor_kind, "user", "{}: {entry:?}", policy.path);
@@ -509,7 +712,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
         }
     }
     assert_eq!(
-        succeeded, 13,
+        succeeded, 21,
         "every implemented mutating method was exercised"
     );
 }

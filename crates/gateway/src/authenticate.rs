@@ -3,6 +3,7 @@
 
 use cg_context::Principal;
 use cg_db::ControlPool;
+use cg_identity::api_keys::{self, ApiKey};
 use cg_identity::operator_keys;
 use cg_identity::tokens::claims::AccessClaims;
 use http::HeaderMap;
@@ -28,6 +29,8 @@ pub struct Caller {
     pub principal: Principal,
     /// The claims of the caller's access token, when it used one.
     pub token: Option<AccessClaims>,
+    /// The service-account key the caller used, when it used one.
+    pub api_key: Option<ApiKey>,
 }
 
 /// Credentials longer than this are refused unread.
@@ -42,6 +45,7 @@ pub async fn authenticate(
 ) -> Result<Caller, AuthError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(Caller {
+            api_key: None,
             principal: Principal::Anonymous,
             token: None,
         });
@@ -60,6 +64,18 @@ pub async fn authenticate(
             Ok(Some(key_id)) => Ok(Caller {
                 principal: Principal::Operator { key_id },
                 token: None,
+                api_key: None,
+            }),
+            Ok(None) => Err(AuthError::Invalid),
+            Err(error) => Err(AuthError::Unavailable(error.to_string())),
+        };
+    }
+    if api_keys::looks_like_api_key(credential) {
+        return match api_keys::verify(pool, credential).await {
+            Ok(Some(key)) => Ok(Caller {
+                principal: Principal::ApiKey { key_id: key.id },
+                token: None,
+                api_key: Some(key),
             }),
             Ok(None) => Err(AuthError::Invalid),
             Err(error) => Err(AuthError::Unavailable(error.to_string())),
@@ -73,5 +89,6 @@ pub async fn authenticate(
     Ok(Caller {
         principal: Principal::User { user_id },
         token: Some(claims),
+        api_key: None,
     })
 }

@@ -5,18 +5,22 @@ use cg_context::ClientInfo;
 use http::Request;
 use tonic::transport::server::TcpConnectInfo;
 
-use crate::allowlist::canonical_ip;
+use cg_identity::allowlist::{TrustedProxies, canonical_ip, client_address_from_headers};
 
 /// Longest user agent kept; the rest is cut.
 const MAX_USER_AGENT: usize = 256;
 
-/// The client of a request as the gateway sees it.
-pub fn client_info<B>(request: &Request<B>) -> ClientInfo {
+/// The client of a request as the gateway sees it: the peer, or the
+/// right-most untrusted `X-Forwarded-For` hop when the peer is a trusted proxy.
+pub fn client_info<B>(request: &Request<B>, trusted: &TrustedProxies) -> ClientInfo {
     let ip = request
         .extensions()
         .get::<TcpConnectInfo>()
         .and_then(TcpConnectInfo::remote_addr)
-        .map(|addr| canonical_ip(addr.ip()).to_string())
+        .map(|addr| {
+            client_address_from_headers(canonical_ip(addr.ip()), request.headers(), trusted)
+                .to_string()
+        })
         .unwrap_or_default();
     let user_agent = request
         .headers()

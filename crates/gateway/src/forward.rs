@@ -12,6 +12,8 @@ use cg_context::{
     Tenant, TenantContext,
 };
 use cg_db::ControlPool;
+use cg_identity::allowlist::TrustedProxies;
+use cg_identity::security;
 use cg_proto::access::v1::Scope;
 use cg_proto::policy::MethodPolicy;
 use cg_status::{reason, with_reason};
@@ -49,6 +51,8 @@ pub struct GatewayConfig {
     pub max_deadline: Duration,
     /// `iss` of the access tokens identity issues.
     pub token_issuer: String,
+    /// Proxies whose `X-Forwarded-For` names the client; nobody by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for GatewayConfig {
@@ -59,6 +63,7 @@ impl Default for GatewayConfig {
             default_deadline: Duration::from_secs(30),
             max_deadline: Duration::from_secs(300),
             token_issuer: cg_identity::DEFAULT_ISSUER.to_owned(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -203,7 +208,7 @@ impl Gateway {
                 Status::unimplemented(format!("unknown method {path}"))
             });
         };
-        let client = client_info(&request);
+        let client = client_info(&request, &self.inner.config.trusted_proxies);
         let mut attempt = Attempt::default();
         let authorized = self
             .authorize(
@@ -311,7 +316,7 @@ impl Gateway {
             Scope::Public => {
                 let tenant = match hint {
                     TenantHint::None => None,
-                    hint => Some(self.tenant(hint, &caller, policy, attempt).await?),
+                    hint => Some(self.tenant(hint, &caller, &client, policy, attempt).await?),
                 };
                 Ok(TenantContext {
                     request_id,
@@ -347,7 +352,7 @@ impl Gateway {
                         &[],
                     ));
                 }
-                let tenant = self.tenant(hint, &caller, policy, attempt).await?;
+                let tenant = self.tenant(hint, &caller, &client, policy, attempt).await?;
                 if let Some(permission) = &policy.permission {
                     let permission: Permission = permission.parse().map_err(cg_status::internal)?;
                     if !tenant.role.has(permission) {
@@ -384,6 +389,7 @@ impl Gateway {
         &self,
         hint: TenantHint,
         caller: &Caller,
+        client: &ClientInfo,
         policy: &MethodPolicy,
         attempt: &mut Attempt,
     ) -> Result<Tenant, Status> {
@@ -404,6 +410,19 @@ impl Gateway {
             )
         })?;
         attempt.tenant = Some(record.clone());
+        // The allow-list comes before anything else about the organization.
+        let allowlist = security::allowlist_of(pool, record.id)
+            .await
+            .map_err(cg_status::unavailable)?;
+        let client_ip = client.ip.parse::<std::net::IpAddr>().ok();
+        if !client_ip.is_some_and(|ip| allowlist.allows(ip)) && !allowlist.is_empty() {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                "this address may not call this organization",
+                reason::IP_NOT_ALLOWED,
+                &[("organization", record.code.as_str())],
+            ));
+        }
         if record.suspended {
             return Err(with_reason(
                 Code::FailedPrecondition,
@@ -435,6 +454,17 @@ impl Gateway {
             (Principal::Operator { .. }, _) => Role::Owner,
             (Principal::Anonymous, _) => Role::Viewer,
             // A token is good for the organization it was issued in only.
+            (Principal::ApiKey { .. }, _) => match &caller.api_key {
+                Some(key) if key.organization_id == record.id => key.role,
+                _ => {
+                    return Err(with_reason(
+                        Code::PermissionDenied,
+                        "this API key belongs to another organization",
+                        reason::TENANT_MISMATCH,
+                        &[("organization", record.code.as_str())],
+                    ));
+                }
+            },
             (Principal::User { .. }, Some(claims)) => {
                 if claims.org != record.id.to_string() {
                     return Err(with_reason(

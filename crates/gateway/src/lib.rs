@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod access_token;
-pub mod allowlist;
 mod authenticate;
 mod client;
 mod deadline;

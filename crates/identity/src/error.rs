@@ -15,6 +15,12 @@ pub mod reason {
     pub const ROLE_ABOVE_OWN: &str = "ROLE_ABOVE_OWN";
     pub const INVITATION_INVALID: &str = "INVITATION_INVALID";
     pub const USER_LIMIT_REACHED: &str = "USER_LIMIT_REACHED";
+    pub const MFA_NOT_ENROLLED: &str = "MFA_NOT_ENROLLED";
+    pub const MFA_CODE_INVALID: &str = "MFA_CODE_INVALID";
+    pub const MFA_ENROLLMENT_REQUIRED: &str = "MFA_ENROLLMENT_REQUIRED";
+    pub const MFA_CHALLENGE_INVALID: &str = "MFA_CHALLENGE_INVALID";
+    pub const SSO_REQUIRED: &str = "SSO_REQUIRED";
+    pub const REFRESH_TOKEN_INVALID: &str = "REFRESH_TOKEN_INVALID";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,21 @@ pub enum IdentityError {
     UserLimit { limit: i64 },
     #[error("{0}")]
     AlreadyExists(&'static str),
+    #[error("two-factor authentication is not set up")]
+    MfaNotEnrolled,
+    #[error("the code is not valid")]
+    MfaCodeInvalid,
+    /// A valid code used a second time; answered like an invalid one.
+    #[error("the code was already used")]
+    MfaCodeReplayed,
+    #[error("the organization requires two-factor authentication")]
+    MfaEnrollmentRequired,
+    #[error("the sign-in challenge is unknown, used or expired")]
+    MfaChallengeInvalid,
+    #[error("the organization requires single sign-on")]
+    SsoRequired,
+    #[error("the refresh token is not valid")]
+    RefreshInvalid,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -113,6 +134,42 @@ impl From<IdentityError> for Status {
                 )
             }
             IdentityError::AlreadyExists(what) => Status::already_exists(what),
+            IdentityError::MfaNotEnrolled => with_reason(
+                Code::FailedPrecondition,
+                "two-factor authentication is not set up: call EnrollTotp first",
+                reason::MFA_NOT_ENROLLED,
+                &[],
+            ),
+            IdentityError::MfaCodeInvalid | IdentityError::MfaCodeReplayed => with_reason(
+                Code::Unauthenticated,
+                "the code is not valid",
+                reason::MFA_CODE_INVALID,
+                &[],
+            ),
+            IdentityError::MfaEnrollmentRequired => with_reason(
+                Code::FailedPrecondition,
+                "the organization requires two-factor authentication and this account has none: ask an administrator",
+                reason::MFA_ENROLLMENT_REQUIRED,
+                &[],
+            ),
+            IdentityError::MfaChallengeInvalid => with_reason(
+                Code::Unauthenticated,
+                "the sign-in challenge is unknown, used or expired: sign in again",
+                reason::MFA_CHALLENGE_INVALID,
+                &[],
+            ),
+            IdentityError::SsoRequired => with_reason(
+                Code::FailedPrecondition,
+                "the organization requires single sign-on: call StartSso",
+                reason::SSO_REQUIRED,
+                &[],
+            ),
+            IdentityError::RefreshInvalid => with_reason(
+                Code::Unauthenticated,
+                "the refresh token is not valid: sign in again",
+                reason::REFRESH_TOKEN_INVALID,
+                &[],
+            ),
             IdentityError::Db(DbError::Unavailable(cause)) => cg_status::unavailable(cause),
             IdentityError::Db(other) => cg_status::internal(other),
         }

@@ -10,8 +10,11 @@ use cg_status::FieldViolations;
 use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
+use crate::api_keys::ApiKey;
 use crate::model::{Membership, MembershipStatus};
-use crate::service::{IdentityApi, MembershipChange};
+use crate::security::SecuritySettings;
+use crate::service::{IdentityApi, LoginOutcome, MembershipChange};
+use crate::sessions::IssuedSession;
 use crate::tokens::claims::ALGORITHM;
 use crate::tokens::signing::PublicJwk;
 
@@ -103,6 +106,51 @@ impl From<PublicJwk> for pb::Jwk {
     }
 }
 
+fn tokens_to_wire(session: IssuedSession) -> pb::SessionTokens {
+    let expires_in = (session.access_expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    pb::SessionTokens {
+        access_token: session.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in,
+        expire_time: timestamp(session.access_expires_at),
+        refresh_token: session.refresh_token,
+        refresh_expire_time: timestamp(session.refresh_expires_at),
+        user_id: session.user_id.to_string(),
+        organization_code: session.organization_code,
+        role: role_to_wire(session.role).into(),
+        amr: session.amr,
+    }
+}
+
+fn settings_to_wire(settings: SecuritySettings) -> pb::SecuritySettings {
+    pb::SecuritySettings {
+        require_mfa: settings.require_mfa,
+        require_sso: settings.require_sso,
+        ip_allowlist: settings.ip_allowlist,
+        session_lifetime: Some(prost_types::Duration {
+            seconds: i64::from(settings.session_minutes) * 60,
+            nanos: 0,
+        }),
+        update_time: settings.updated_at.and_then(timestamp),
+    }
+}
+
+fn api_key_to_wire(key: ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id.to_string(),
+        display_name: key.display_name,
+        prefix: key.prefix,
+        role: role_to_wire(key.role).into(),
+        created_by_user_id: key.created_by,
+        create_time: timestamp(key.created_at),
+        expire_time: key.expires_at.and_then(timestamp),
+        last_use_time: None,
+        revoke_time: key.revoked_at.and_then(timestamp),
+    }
+}
+
 fn user_id(raw: &str, field: &str) -> Result<UserId, FieldViolations> {
     raw.parse()
         .map_err(|_| FieldViolations::single(field, "must be a user id"))
@@ -161,26 +209,214 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let ctx = context_of(&request)?;
         let req = request.get_ref();
-        let session = self
+        let outcome = self
             .api
             .login(ctx, &req.organization_code, &req.email, &req.password)
             .await?;
-        let expires_in = (session.expires_at - chrono::Utc::now())
-            .num_seconds()
-            .max(0);
+        let result = match outcome {
+            LoginOutcome::Session(session) => {
+                pb::login_response::Result::Tokens(tokens_to_wire(session))
+            }
+            LoginOutcome::Challenge(challenge) => {
+                pb::login_response::Result::MfaChallenge(pb::MfaChallenge {
+                    challenge_token: challenge.token,
+                    methods: vec![
+                        pb::MfaMethod::Totp.into(),
+                        pb::MfaMethod::RecoveryCode.into(),
+                    ],
+                    expire_time: timestamp(challenge.expires_at),
+                })
+            }
+        };
         Ok(Response::new(pb::LoginResponse {
-            result: Some(pb::login_response::Result::Tokens(pb::SessionTokens {
-                access_token: session.access_token,
-                token_type: "Bearer".to_owned(),
-                expires_in,
-                expire_time: timestamp(session.expires_at),
-                user_id: session.user_id.to_string(),
-                organization_code: session.organization_code,
-                role: role_to_wire(session.role).into(),
-                amr: session.amr,
-                ..Default::default()
-            })),
+            result: Some(result),
             mfa_enrollment_required: false,
+        }))
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        request: Request<pb::CompleteMfaChallengeRequest>,
+    ) -> Result<Response<pb::CompleteMfaChallengeResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let (totp, recovery) = match &req.code {
+            Some(pb::complete_mfa_challenge_request::Code::TotpCode(code)) => {
+                (Some(code.as_str()), None)
+            }
+            Some(pb::complete_mfa_challenge_request::Code::RecoveryCode(code)) => {
+                (None, Some(code.as_str()))
+            }
+            None => {
+                return Err(FieldViolations::single(
+                    "code",
+                    "a TOTP code or a recovery code is required",
+                )
+                .into());
+            }
+        };
+        let (session, remaining) = self
+            .api
+            .complete_mfa_challenge(ctx, &req.challenge_token, totp, recovery)
+            .await?;
+        Ok(Response::new(pb::CompleteMfaChallengeResponse {
+            tokens: Some(tokens_to_wire(session)),
+            recovery_codes_remaining: remaining
+                .map_or(-1, |r| i32::try_from(r).unwrap_or(i32::MAX)),
+        }))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let session = self
+            .api
+            .refresh(ctx, &request.get_ref().refresh_token)
+            .await?;
+        Ok(Response::new(pb::RefreshTokenResponse {
+            tokens: Some(tokens_to_wire(session)),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        self.api.logout(context_of(&request)?).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn enroll_totp(
+        &self,
+        request: Request<pb::EnrollTotpRequest>,
+    ) -> Result<Response<pb::EnrollTotpResponse>, Status> {
+        let (secret, otpauth_uri) = self.api.enroll_totp(context_of(&request)?).await?;
+        Ok(Response::new(pb::EnrollTotpResponse {
+            secret,
+            otpauth_uri,
+            expire_time: None,
+        }))
+    }
+
+    async fn confirm_totp(
+        &self,
+        request: Request<pb::ConfirmTotpRequest>,
+    ) -> Result<Response<pb::ConfirmTotpResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let recovery_codes = self
+            .api
+            .confirm_totp(ctx, &request.get_ref().totp_code)
+            .await?;
+        Ok(Response::new(pb::ConfirmTotpResponse { recovery_codes }))
+    }
+
+    async fn get_security_settings(
+        &self,
+        request: Request<pb::GetSecuritySettingsRequest>,
+    ) -> Result<Response<pb::GetSecuritySettingsResponse>, Status> {
+        let settings = self.api.security_settings(context_of(&request)?).await?;
+        Ok(Response::new(pb::GetSecuritySettingsResponse {
+            security_settings: Some(settings_to_wire(settings)),
+        }))
+    }
+
+    async fn update_security_settings(
+        &self,
+        request: Request<pb::UpdateSecuritySettingsRequest>,
+    ) -> Result<Response<pb::UpdateSecuritySettingsResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let wanted = req
+            .security_settings
+            .clone()
+            .ok_or_else(|| FieldViolations::single("security_settings", "is required"))?;
+        let mask = req
+            .update_mask
+            .as_ref()
+            .ok_or_else(|| FieldViolations::single("update_mask", "is required"))?;
+        if mask.paths.is_empty() {
+            return Err(FieldViolations::single("update_mask", "names no field").into());
+        }
+        let mut settings = self.api.security_settings(ctx).await?;
+        for path in &mask.paths {
+            match path.as_str() {
+                "require_mfa" => settings.require_mfa = wanted.require_mfa,
+                "require_sso" => settings.require_sso = wanted.require_sso,
+                "ip_allowlist" => settings.ip_allowlist = wanted.ip_allowlist.clone(),
+                "session_lifetime" => {
+                    let seconds = wanted.session_lifetime.map_or(0, |d| d.seconds);
+                    settings.session_minutes = i32::try_from(seconds / 60).unwrap_or(0);
+                }
+                other => {
+                    return Err(FieldViolations::single(
+                        "update_mask",
+                        format!("`{other}` cannot be updated"),
+                    )
+                    .into());
+                }
+            }
+        }
+        let stored = self.api.update_security_settings(ctx, settings).await?;
+        Ok(Response::new(pb::UpdateSecuritySettingsResponse {
+            security_settings: Some(settings_to_wire(stored)),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let role = role_from_wire(req.role, "role")?;
+        let expires_at = req
+            .expire_time
+            .map(|t| {
+                chrono::DateTime::from_timestamp(t.seconds, 0)
+                    .filter(|at| *at > chrono::Utc::now())
+                    .ok_or_else(|| FieldViolations::single("expire_time", "must be in the future"))
+            })
+            .transpose()?;
+        let (key, secret) = self
+            .api
+            .create_api_key(ctx, &req.display_name, role, expires_at)
+            .await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(api_key_to_wire(key)),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let keys = self
+            .api
+            .list_api_keys(ctx, request.get_ref().show_revoked)
+            .await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: keys.into_iter().map(api_key_to_wire).collect(),
+            next_page_token: String::new(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let id = request
+            .get_ref()
+            .id
+            .parse()
+            .map_err(|_| FieldViolations::single("id", "must be an API key id"))?;
+        let key = self.api.revoke_api_key(ctx, id).await?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(api_key_to_wire(key)),
         }))
     }
 

@@ -1,6 +1,9 @@
 //! Users, memberships, invitations, password sign-in, MFA, access tokens and their keys, operator API keys.
 #![forbid(unsafe_code)]
 
+pub mod allowlist;
+pub mod api_keys;
+mod challenges;
 mod error;
 mod grpc;
 pub mod mfa;
@@ -8,11 +11,13 @@ pub mod model;
 pub mod operator_keys;
 pub mod password;
 pub mod secrets;
+pub mod security;
 mod service;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
 pub use error::IdentityError;
 pub use grpc::IdentityGrpc;
 pub use secrets::SecretBox;
-pub use service::{DEFAULT_ISSUER, IdentityApi, IdentityConfig, PgIdentity};
+pub use service::{DEFAULT_ISSUER, IdentityApi, IdentityConfig, LoginOutcome, PgIdentity};

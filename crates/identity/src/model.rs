@@ -57,14 +57,3 @@ pub struct Invitation {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
-
-/// Tokens issued at sign-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub access_token: String,
-    pub expires_at: DateTime<Utc>,
-    pub user_id: UserId,
-    pub organization_code: String,
-    pub role: Role,
-    pub amr: Vec<String>,
-}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cg_audit::entry::Outcome;
 use cg_audit::record::entry_for;
 use cg_audit::store;
-use cg_context::{OrganizationId, Principal, Role, Tenant, TenantContext, UserId};
+use cg_context::{ApiKeyId, OrganizationId, Principal, Role, Tenant, TenantContext, UserId};
 use cg_db::{ControlPool, DbError};
 use cg_status::FieldViolations;
 use cg_tenancy::directory;
@@ -17,10 +17,14 @@ use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use crate::api_keys::{self, ApiKey};
+use crate::challenges;
 use crate::error::IdentityError;
-use crate::model::{Invitation, Membership, MembershipStatus, Session};
+use crate::mfa::store as mfa_store;
+use crate::model::{Invitation, Membership, MembershipStatus};
 use crate::secrets::SecretBox;
-use crate::tokens::claims::{AUDIENCE, AccessClaims};
+use crate::security::{self, SecuritySettings};
+use crate::sessions::{self, IssuedSession, Redeemed, SessionLifetimes, SessionSubject};
 use crate::tokens::signing::{self, PublicJwk};
 use crate::{password, throttle};
 
@@ -30,6 +34,7 @@ pub struct IdentityConfig {
     /// `iss` of the access tokens; the gateway expects the same.
     pub issuer: String,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
     pub invitation_ttl: Duration,
 }
 
@@ -41,6 +46,7 @@ impl Default for IdentityConfig {
         IdentityConfig {
             issuer: DEFAULT_ISSUER.to_owned(),
             access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -74,7 +80,52 @@ pub trait IdentityApi: Send + Sync + 'static {
         organization_code: &str,
         email: &str,
         password: &str,
-    ) -> Result<Session, IdentityError>;
+    ) -> Result<LoginOutcome, IdentityError>;
+    async fn complete_mfa_challenge(
+        &self,
+        ctx: &TenantContext,
+        challenge_token: &str,
+        totp_code: Option<&str>,
+        recovery_code: Option<&str>,
+    ) -> Result<(IssuedSession, Option<i64>), IdentityError>;
+    async fn refresh(
+        &self,
+        ctx: &TenantContext,
+        refresh_token: &str,
+    ) -> Result<IssuedSession, IdentityError>;
+    async fn logout(&self, ctx: &TenantContext) -> Result<(), IdentityError>;
+    async fn enroll_totp(&self, ctx: &TenantContext) -> Result<(String, String), IdentityError>;
+    async fn confirm_totp(
+        &self,
+        ctx: &TenantContext,
+        code: &str,
+    ) -> Result<Vec<String>, IdentityError>;
+    async fn security_settings(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<SecuritySettings, IdentityError>;
+    async fn update_security_settings(
+        &self,
+        ctx: &TenantContext,
+        settings: SecuritySettings,
+    ) -> Result<SecuritySettings, IdentityError>;
+    async fn create_api_key(
+        &self,
+        ctx: &TenantContext,
+        display_name: &str,
+        role: Role,
+        expires_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(ApiKey, String), IdentityError>;
+    async fn list_api_keys(
+        &self,
+        ctx: &TenantContext,
+        show_revoked: bool,
+    ) -> Result<Vec<ApiKey>, IdentityError>;
+    async fn revoke_api_key(
+        &self,
+        ctx: &TenantContext,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -103,6 +154,57 @@ impl PgIdentity {
             config,
         }
     }
+
+    /// Issues a session and records `action` for it, in the caller's transaction.
+    async fn issue_session(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &TenantContext,
+        schema: &str,
+        subject: &SessionSubject,
+        family: Option<Uuid>,
+        action: &str,
+    ) -> Result<IssuedSession, IdentityError> {
+        let lifetimes = SessionLifetimes {
+            access: self.config.access_token_ttl,
+            refresh: self.config.refresh_token_ttl,
+        };
+        let session = sessions::issue(
+            tx,
+            &self.pool,
+            &self.secrets,
+            &self.config.issuer,
+            lifetimes,
+            subject,
+            family,
+        )
+        .await?;
+        let actor = TenantContext {
+            principal: Principal::User {
+                user_id: subject.user_id,
+            },
+            ..ctx.clone()
+        };
+        let entry = entry_for(
+            &actor,
+            Some(subject.organization_id.0),
+            action,
+            ("user", &subject.user_id.to_string()),
+            Outcome::Success,
+            json!({ "amr": subject.amr }),
+        );
+        store::append(tx, schema, entry).await?;
+        Ok(session)
+    }
+}
+
+/// What a password sign-in leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Session(IssuedSession),
+    /// A second factor is due: complete the challenge with its token.
+    Challenge(challenges::Challenge),
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
@@ -398,7 +500,7 @@ impl IdentityApi for PgIdentity {
         organization_code: &str,
         email: &str,
         password_text: &str,
-    ) -> Result<Session, IdentityError> {
+    ) -> Result<LoginOutcome, IdentityError> {
         let code = if organization_code.is_empty() {
             ctx.tenant
                 .as_ref()
@@ -419,6 +521,11 @@ impl IdentityApi for PgIdentity {
             }
         }
         let record = directory::by_code(&self.pool, &code).await?;
+        if let Some(record) = &record
+            && security::get(&self.pool, record.id).await?.require_sso
+        {
+            return Err(IdentityError::SsoRequired);
+        }
         let user: Option<(Uuid, Option<String>)> =
             sqlx::query_as("SELECT id, password_hash FROM identity.users WHERE email = $1")
                 .bind(&email)
@@ -449,55 +556,325 @@ impl IdentityApi for PgIdentity {
         };
         throttle::clear(&self.pool, &account).await?;
 
-        let now = Utc::now();
-        let expires_at =
-            now + chrono::Duration::from_std(self.config.access_token_ttl).unwrap_or_default();
-        let amr = vec!["pwd".to_owned()];
-        let claims = AccessClaims {
-            iss: self.config.issuer.clone(),
-            sub: member.user_id.to_string(),
-            aud: AUDIENCE.to_owned(),
-            exp: expires_at.timestamp(),
-            nbf: now.timestamp(),
-            iat: now.timestamp(),
-            jti: Uuid::now_v7().to_string(),
-            org: record.id.to_string(),
-            org_code: record.code.clone(),
-            role: member.role.as_str().to_owned(),
-            amr: amr.clone(),
-        };
-        let key = signing::load_active(&self.pool, &self.secrets).await?;
-        let access_token = signing::sign(&key, &claims)?;
-        let actor = TenantContext {
-            principal: Principal::User {
-                user_id: member.user_id,
-            },
-            ..ctx.clone()
-        };
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         let mut tx = conn.begin().await.map_err(DbError::from)?;
-        store::append(
-            &mut tx,
-            &record.schema,
-            entry_for(
-                &actor,
-                Some(record.id.0),
-                "identity.session.login",
-                ("user", &member.user_id.to_string()),
-                Outcome::Success,
-                json!({ "amr": amr }),
-            ),
-        )
-        .await?;
-        tx.commit().await.map_err(DbError::from)?;
-        Ok(Session {
-            access_token,
-            expires_at,
+        if mfa_store::is_enrolled(&mut tx, member.user_id).await? {
+            let token = challenges::create(&mut tx, member.user_id, record.id).await?;
+            tx.commit().await.map_err(DbError::from)?;
+            return Ok(LoginOutcome::Challenge(token));
+        }
+        if security::get(&self.pool, record.id).await?.require_mfa {
+            return Err(IdentityError::MfaEnrollmentRequired);
+        }
+        let subject = SessionSubject {
             user_id: member.user_id,
-            organization_code: record.code,
+            organization_id: record.id,
+            organization_code: record.code.clone(),
+            role: member.role,
+            amr: vec!["pwd".to_owned()],
+        };
+        let session = self
+            .issue_session(
+                &mut tx,
+                ctx,
+                &record.schema,
+                &subject,
+                None,
+                "identity.session.login",
+            )
+            .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(LoginOutcome::Session(session))
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        ctx: &TenantContext,
+        challenge_token: &str,
+        totp_code: Option<&str>,
+        recovery_code: Option<&str>,
+    ) -> Result<(IssuedSession, Option<i64>), IdentityError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let (user, organization) = challenges::open(&mut tx, challenge_token).await?;
+        let verified =
+            mfa_store::verify_second_factor(&mut tx, &self.secrets, user, totp_code, recovery_code)
+                .await;
+        let remaining = match verified {
+            Ok(remaining) => remaining,
+            Err(error) => {
+                drop(tx);
+                challenges::count_failure(&self.pool, challenge_token).await?;
+                return Err(error);
+            }
+        };
+        challenges::consume(&mut tx, challenge_token).await?;
+        let record = directory::by_id(&self.pool, organization)
+            .await?
+            .ok_or(IdentityError::MfaChallengeInvalid)?;
+        let member = membership(&mut tx, organization, user, false)
+            .await?
+            .filter(|m| m.status == MembershipStatus::Active)
+            .ok_or(IdentityError::MfaChallengeInvalid)?;
+        let subject = SessionSubject {
+            user_id: user,
+            organization_id: organization,
+            organization_code: record.code.clone(),
+            role: member.role,
+            amr: vec!["pwd".to_owned(), "otp".to_owned()],
+        };
+        let session = self
+            .issue_session(
+                &mut tx,
+                ctx,
+                &record.schema,
+                &subject,
+                None,
+                "identity.mfa_challenge.complete",
+            )
+            .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok((session, remaining))
+    }
+
+    async fn refresh(
+        &self,
+        ctx: &TenantContext,
+        refresh_token: &str,
+    ) -> Result<IssuedSession, IdentityError> {
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let redeemed = sessions::redeem(&mut tx, refresh_token).await?;
+        let (family, user, organization, amr) = match redeemed {
+            Redeemed::Fresh {
+                family,
+                user_id,
+                organization_id,
+                amr,
+            } => (family, user_id, organization_id, amr),
+            Redeemed::Reused => {
+                // The family is revoked: commit that before refusing.
+                tx.commit().await.map_err(DbError::from)?;
+                return Err(IdentityError::RefreshInvalid);
+            }
+            Redeemed::Invalid => return Err(IdentityError::RefreshInvalid),
+        };
+        let record = directory::by_id(&self.pool, organization)
+            .await?
+            .ok_or(IdentityError::RefreshInvalid)?;
+        let member = membership(&mut tx, organization, user, false)
+            .await?
+            .filter(|m| m.status == MembershipStatus::Active && !record.suspended)
+            .ok_or(IdentityError::RefreshInvalid)?;
+        let subject = SessionSubject {
+            user_id: user,
+            organization_id: organization,
+            organization_code: record.code.clone(),
             role: member.role,
             amr,
-        })
+        };
+        let session = self
+            .issue_session(
+                &mut tx,
+                ctx,
+                &record.schema,
+                &subject,
+                Some(family),
+                "identity.token.refresh",
+            )
+            .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(session)
+    }
+
+    async fn logout(&self, ctx: &TenantContext) -> Result<(), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person can sign out",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let revoked = sessions::revoke_user(&mut tx, user, tenant.org_id).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.session.logout",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({ "refresh_tokens_revoked": revoked }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(())
+    }
+
+    async fn enroll_totp(&self, ctx: &TenantContext) -> Result<(String, String), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a second factor",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let email: String = sqlx::query_scalar("SELECT email FROM identity.users WHERE id = $1")
+            .bind(user.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        let (secret, uri) = mfa_store::enroll(&mut tx, &self.secrets, user, &email).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.totp.enroll",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({}),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok((secret.to_base32(), uri))
+    }
+
+    async fn confirm_totp(
+        &self,
+        ctx: &TenantContext,
+        code: &str,
+    ) -> Result<Vec<String>, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a second factor",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let codes = mfa_store::confirm(&mut tx, &self.secrets, user, code).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.totp.confirm",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({}),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(codes)
+    }
+
+    async fn security_settings(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<SecuritySettings, IdentityError> {
+        Ok(security::get(&self.pool, tenant(ctx)?.org_id).await?)
+    }
+
+    async fn update_security_settings(
+        &self,
+        ctx: &TenantContext,
+        settings: SecuritySettings,
+    ) -> Result<SecuritySettings, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let stored = security::put(&mut tx, tenant.org_id, &settings).await?;
+        let summary = json!({
+            "require_mfa": stored.require_mfa,
+            "require_sso": stored.require_sso,
+            "ip_allowlist": stored.ip_allowlist,
+            "session_minutes": stored.session_minutes,
+        });
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.security_settings.update",
+            ("organization", &tenant.org_id.to_string()),
+            Outcome::Success,
+            summary,
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(stored)
+    }
+
+    async fn create_api_key(
+        &self,
+        ctx: &TenantContext,
+        display_name: &str,
+        role: Role,
+        expires_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(ApiKey, String), IdentityError> {
+        let tenant = tenant(ctx)?;
+        if !tenant.role.at_least(role) {
+            return Err(IdentityError::RoleAboveOwn);
+        }
+        let name = display_name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(
+                FieldViolations::single("display_name", "must be 1 to 100 characters").into(),
+            );
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let (key, secret) = api_keys::create(
+            &mut tx,
+            tenant.org_id,
+            name,
+            role,
+            &ctx.principal.describe(),
+            expires_at,
+        )
+        .await?;
+        let summary = json!({ "display_name": name, "role": role.as_str(), "prefix": key.prefix });
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.api_key.create",
+            ("api_key", &key.id.to_string()),
+            Outcome::Success,
+            summary,
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok((key, secret))
+    }
+
+    async fn list_api_keys(
+        &self,
+        ctx: &TenantContext,
+        show_revoked: bool,
+    ) -> Result<Vec<ApiKey>, IdentityError> {
+        Ok(api_keys::list(&self.pool, tenant(ctx)?.org_id, show_revoked).await?)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        ctx: &TenantContext,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let key = api_keys::revoke(&mut tx, tenant.org_id, id)
+            .await?
+            .ok_or(IdentityError::NotFound("API key"))?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.api_key.revoke",
+            ("api_key", &id.to_string()),
+            Outcome::Success,
+            json!({ "prefix": key.prefix }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(key)
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {

@@ -23,6 +23,7 @@ pub mod reason {
     pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
     pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
     pub const TENANT_MISMATCH: &str = "TENANT_MISMATCH";
+    pub const IP_NOT_ALLOWED: &str = "IP_NOT_ALLOWED";
 }
 
 /// Field violations collected while validating one request.

@@ -8,4 +8,5 @@
 //! without sleeping or mocking a clock.
 
 pub mod recovery;
+pub mod store;
 pub mod totp;

@@ -39,6 +39,8 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     nets: Vec<IpNet>,
+    /// Refuses everyone (a stored list that no longer parses).
+    closed: bool,
 }
 
 impl AllowList {
@@ -62,13 +64,25 @@ impl AllowList {
     /// `10.0.0.0/8`, `::ffff:10.1.2.3` is `10.1.2.3/32`. An IPv6 range wider
     /// than `/96` (`::/0`, say) stays IPv6 and never matches an IPv4 client.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, (usize, String)> {
-        parse_nets(entries).map(|nets| Self { nets })
+        parse_nets(entries).map(|nets| Self {
+            nets,
+            closed: false,
+        })
+    }
+
+    /// A list that allows nobody: what a stored list that no longer parses
+    /// means, so a damaged setting fails closed.
+    pub fn deny_all() -> Self {
+        Self {
+            nets: Vec::new(),
+            closed: true,
+        }
     }
 
     /// Whether a client at `ip` may call: always when the list is empty,
     /// otherwise when some entry contains the (canonical) address.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        self.nets.is_empty() || contains(&self.nets, ip)
+        !self.closed && (self.nets.is_empty() || contains(&self.nets, ip))
     }
 
     /// Whether the list is empty, that is, allows every address.
