@@ -6,7 +6,7 @@ up *args:
 
 # The test suite, exactly as CI runs it.
 test:
-    python3 -m pip install --quiet -r tests/requirements.txt && cargo test --workspace
+    python3 -m pip install --quiet -r tests/requirements.txt && npm ci --prefix tests/oidc && cargo test --workspace
 
 # Formatting, lints and proto lint.
 lint:

@@ -318,7 +318,7 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             let server = GrpcServer::bind(kind.name(), listen).await?;
             server
                 .serve(
-                    platform::service_routes(kind, &deps),
+                    platform::service_routes(kind, &deps)?,
                     &[kind.grpc_name()],
                     ServerLimits::default(),
                     shutdown_requested(),

@@ -132,7 +132,7 @@ impl ServiceDeps {
 }
 
 /// The routes of one domain service, behind the context interceptor.
-pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> Routes {
+pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> anyhow::Result<Routes> {
     let interceptor = ContextInterceptor::new(deps.mesh_key.clone());
     let limit = ServerLimits::default().max_message_bytes;
     match kind {
@@ -140,29 +140,29 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> Routes {
             let api = Arc::new(PgTenancy::new(deps.control.clone()));
             let server =
                 TenancyServiceServer::new(TenancyGrpc::new(api)).max_decoding_message_size(limit);
-            Routes::new(tonic::service::interceptor::InterceptedService::new(
-                server,
-                interceptor,
+            Ok(Routes::new(
+                tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Identity => {
-            let api = Arc::new(PgIdentity::new(
-                deps.control.clone(),
-                deps.secrets.clone(),
-                deps.identity.clone(),
-            ));
+            let api = Arc::new(
+                PgIdentity::new(
+                    deps.control.clone(),
+                    deps.secrets.clone(),
+                    deps.identity.clone(),
+                )
+                .context("build the identity service")?,
+            );
             let server =
                 IdentityServiceServer::new(IdentityGrpc::new(api)).max_decoding_message_size(limit);
-            Routes::new(tonic::service::interceptor::InterceptedService::new(
-                server,
-                interceptor,
+            Ok(Routes::new(
+                tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Billing => {
             let server = BillingServiceServer::new(BillingGrpc).max_decoding_message_size(limit);
-            Routes::new(tonic::service::interceptor::InterceptedService::new(
-                server,
-                interceptor,
+            Ok(Routes::new(
+                tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Audit => {
@@ -172,18 +172,16 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> Routes {
             ));
             let server =
                 AuditServiceServer::new(AuditGrpc::new(api)).max_decoding_message_size(limit);
-            Routes::new(tonic::service::interceptor::InterceptedService::new(
-                server,
-                interceptor,
+            Ok(Routes::new(
+                tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Claims => {
             let api = Arc::new(PgClaims::new(deps.tenant.clone()));
             let server =
                 ClaimsServiceServer::new(ClaimsGrpc::new(api)).max_decoding_message_size(limit);
-            Routes::new(tonic::service::interceptor::InterceptedService::new(
-                server,
-                interceptor,
+            Ok(Routes::new(
+                tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
     }
@@ -238,7 +236,7 @@ pub async fn start(
         let addr = server.local_addr()?;
         services.insert(kind, addr);
         upstreams.add(kind.grpc_name(), &format!("http://{addr}"))?;
-        let routes = service_routes(kind, &deps);
+        let routes = service_routes(kind, &deps)?;
         let stop = shutdown_signal(&rx);
         tasks.spawn(async move {
             server

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use cg_audit::entry::Outcome;
 use cg_audit::record::entry_for;
 use cg_audit::store;
-use cg_context::{Tenant, TenantContext};
+use cg_context::{Tenant, TenantContext, UserId};
 use cg_db::{TenantPool, paging};
 use cg_status::FieldViolations;
 use serde_json::json;
@@ -120,7 +120,7 @@ impl ClaimsApi for PgClaims {
     ) -> Result<Property, ClaimsError> {
         let tenant = tenant(ctx)?;
         fields.validate(&tenant.allowed_states, "property")?;
-        let owner = ctx.principal.user_id();
+        let owner = ctx.principal.owner_id().map(UserId);
         self.pool
             .in_tenant(ctx, async |tx| {
                 let property =

@@ -32,6 +32,17 @@ impl Principal {
         }
     }
 
+    /// The id that owns the records this caller creates: the user's, or a
+    /// service account's key id. Row-level security narrows members to
+    /// their own records by it.
+    pub fn owner_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            Principal::User { user_id } => Some(user_id.0),
+            Principal::ApiKey { key_id } => Some(key_id.0),
+            _ => None,
+        }
+    }
+
     /// The user id, for row ownership.
     pub fn user_id(&self) -> Option<UserId> {
         match self {

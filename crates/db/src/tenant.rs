@@ -86,7 +86,7 @@ impl TenantPool {
         let tx = client.transaction().await.map_err(DbError::from)?;
         let user_id = ctx
             .principal
-            .user_id()
+            .owner_id()
             .map(|id| id.to_string())
             .unwrap_or_default();
         tx.execute(

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use cg_db::DbError;
+
+use crate::sso::SsoError;
 use cg_status::{FieldViolations, with_reason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -21,6 +23,13 @@ pub mod reason {
     pub const MFA_CHALLENGE_INVALID: &str = "MFA_CHALLENGE_INVALID";
     pub const SSO_REQUIRED: &str = "SSO_REQUIRED";
     pub const REFRESH_TOKEN_INVALID: &str = "REFRESH_TOKEN_INVALID";
+    pub const SSO_NOT_CONFIGURED: &str = "SSO_NOT_CONFIGURED";
+    pub const SSO_STATE_INVALID: &str = "SSO_STATE_INVALID";
+    pub const SSO_PROVIDER_UNAVAILABLE: &str = "SSO_PROVIDER_UNAVAILABLE";
+    pub const SSO_TOKEN_REJECTED: &str = "SSO_TOKEN_REJECTED";
+    pub const SSO_EMAIL_DOMAIN: &str = "SSO_EMAIL_DOMAIN";
+    pub const SSO_EMAIL_MISSING: &str = "SSO_EMAIL_MISSING";
+    pub const MEMBERSHIP_INACTIVE: &str = "MEMBERSHIP_INACTIVE";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +70,11 @@ pub enum IdentityError {
     SsoRequired,
     #[error("the refresh token is not valid")]
     RefreshInvalid,
+    #[error(transparent)]
+    Sso(#[from] SsoError),
+    /// Known to the identity provider, but not an active member here.
+    #[error("the membership is suspended or removed")]
+    MembershipInactive,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -170,8 +184,60 @@ impl From<IdentityError> for Status {
                 reason::REFRESH_TOKEN_INVALID,
                 &[],
             ),
+            IdentityError::Sso(error) => sso_status(error),
+            IdentityError::MembershipInactive => with_reason(
+                Code::PermissionDenied,
+                "this account's membership of the organization is suspended or removed",
+                reason::MEMBERSHIP_INACTIVE,
+                &[],
+            ),
             IdentityError::Db(DbError::Unavailable(cause)) => cg_status::unavailable(cause),
             IdentityError::Db(other) => cg_status::internal(other),
         }
+    }
+}
+
+fn sso_status(error: SsoError) -> Status {
+    let message = error.to_string();
+    match error {
+        SsoError::NotConfigured => with_reason(
+            Code::FailedPrecondition,
+            message,
+            reason::SSO_NOT_CONFIGURED,
+            &[],
+        ),
+        SsoError::InvalidState => with_reason(
+            Code::Unauthenticated,
+            message,
+            reason::SSO_STATE_INVALID,
+            &[],
+        ),
+        SsoError::ProviderUnavailable(_) => with_reason(
+            Code::Unavailable,
+            message,
+            reason::SSO_PROVIDER_UNAVAILABLE,
+            &[],
+        ),
+        SsoError::TokenRejected(_) => with_reason(
+            Code::Unauthenticated,
+            message,
+            reason::SSO_TOKEN_REJECTED,
+            &[],
+        ),
+        SsoError::EmailDomainNotAllowed => with_reason(
+            Code::PermissionDenied,
+            message,
+            reason::SSO_EMAIL_DOMAIN,
+            &[],
+        ),
+        SsoError::EmailMissing => with_reason(
+            Code::Unauthenticated,
+            message,
+            reason::SSO_EMAIL_MISSING,
+            &[],
+        ),
+        SsoError::Invalid(violations) => violations.into(),
+        SsoError::Db(DbError::Unavailable(cause)) => cg_status::unavailable(cause),
+        other => cg_status::internal(other),
     }
 }

@@ -15,6 +15,7 @@ use crate::model::{Membership, MembershipStatus};
 use crate::security::SecuritySettings;
 use crate::service::{IdentityApi, LoginOutcome, MembershipChange};
 use crate::sessions::IssuedSession;
+use crate::sso::{SsoConfig, SsoConfigInput};
 use crate::tokens::claims::ALGORITHM;
 use crate::tokens::signing::PublicJwk;
 
@@ -148,6 +149,30 @@ fn api_key_to_wire(key: ApiKey) -> pb::ApiKey {
         expire_time: key.expires_at.and_then(timestamp),
         last_use_time: None,
         revoke_time: key.revoked_at.and_then(timestamp),
+    }
+}
+
+fn sso_to_wire(config: Option<SsoConfig>) -> pb::SsoConfiguration {
+    match config {
+        None => pb::SsoConfiguration::default(),
+        Some(config) => pb::SsoConfiguration {
+            enabled: true,
+            issuer_url: config.issuer_url,
+            client_id: config.client_id,
+            // Input only: never sent back.
+            client_secret: String::new(),
+            client_secret_set: true,
+            scopes: vec![
+                "openid".to_owned(),
+                "email".to_owned(),
+                "profile".to_owned(),
+            ],
+            allowed_email_domains: config.allowed_email_domains,
+            jit_provisioning: true,
+            jit_default_role: role_to_wire(config.default_role).into(),
+            update_time: timestamp(config.updated_at),
+            ..Default::default()
+        },
     }
 }
 
@@ -417,6 +442,114 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         let key = self.api.revoke_api_key(ctx, id).await?;
         Ok(Response::new(pb::RevokeApiKeyResponse {
             api_key: Some(api_key_to_wire(key)),
+        }))
+    }
+
+    async fn get_sso_configuration(
+        &self,
+        request: Request<pb::GetSsoConfigurationRequest>,
+    ) -> Result<Response<pb::GetSsoConfigurationResponse>, Status> {
+        let config = self.api.sso_configuration(context_of(&request)?).await?;
+        Ok(Response::new(pb::GetSsoConfigurationResponse {
+            sso_configuration: Some(sso_to_wire(config)),
+        }))
+    }
+
+    async fn update_sso_configuration(
+        &self,
+        request: Request<pb::UpdateSsoConfigurationRequest>,
+    ) -> Result<Response<pb::UpdateSsoConfigurationResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let wanted = req
+            .sso_configuration
+            .clone()
+            .ok_or_else(|| FieldViolations::single("sso_configuration", "is required"))?;
+        let mask = req
+            .update_mask
+            .as_ref()
+            .ok_or_else(|| FieldViolations::single("update_mask", "is required"))?;
+        if mask.paths.is_empty() {
+            return Err(FieldViolations::single("update_mask", "names no field").into());
+        }
+        let current = self.api.sso_configuration(ctx).await?;
+        let mut input = SsoConfigInput {
+            issuer_url: current
+                .as_ref()
+                .map(|c| c.issuer_url.clone())
+                .unwrap_or_default(),
+            client_id: current
+                .as_ref()
+                .map(|c| c.client_id.clone())
+                .unwrap_or_default(),
+            client_secret: None,
+            allowed_email_domains: current
+                .as_ref()
+                .map(|c| c.allowed_email_domains.clone())
+                .unwrap_or_default(),
+            default_role: current
+                .as_ref()
+                .map_or(Role::Member, |c| c.default_role)
+                .as_str()
+                .to_owned(),
+        };
+        for path in &mask.paths {
+            match path.as_str() {
+                "issuer_url" => input.issuer_url = wanted.issuer_url.clone(),
+                "client_id" => input.client_id = wanted.client_id.clone(),
+                "client_secret" => input.client_secret = Some(wanted.client_secret.clone()),
+                "allowed_email_domains" => {
+                    input.allowed_email_domains = wanted.allowed_email_domains.clone()
+                }
+                "jit_default_role" => {
+                    input.default_role = role_from_wire(
+                        wanted.jit_default_role,
+                        "sso_configuration.jit_default_role",
+                    )?
+                    .as_str()
+                    .to_owned();
+                }
+                other => {
+                    return Err(FieldViolations::single(
+                        "update_mask",
+                        format!("`{other}` cannot be updated"),
+                    )
+                    .into());
+                }
+            }
+        }
+        let stored = self.api.update_sso_configuration(ctx, input).await?;
+        Ok(Response::new(pb::UpdateSsoConfigurationResponse {
+            sso_configuration: Some(sso_to_wire(Some(stored))),
+        }))
+    }
+
+    async fn start_sso(
+        &self,
+        request: Request<pb::StartSsoRequest>,
+    ) -> Result<Response<pb::StartSsoResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let started = self
+            .api
+            .start_sso(ctx, &request.get_ref().organization_code)
+            .await?;
+        Ok(Response::new(pb::StartSsoResponse {
+            authorization_url: started.authorization_url,
+            state: started.state,
+            expire_time: timestamp(started.expires_at),
+        }))
+    }
+
+    async fn complete_sso(
+        &self,
+        request: Request<pb::CompleteSsoRequest>,
+    ) -> Result<Response<pb::CompleteSsoResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let (session, provisioned) = self.api.complete_sso(ctx, &req.state, &req.code).await?;
+        Ok(Response::new(pb::CompleteSsoResponse {
+            tokens: Some(tokens_to_wire(session)),
+            provisioned,
         }))
     }
 

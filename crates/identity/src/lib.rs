@@ -14,10 +14,13 @@ pub mod secrets;
 pub mod security;
 mod service;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;
 pub mod tokens;
 
 pub use error::IdentityError;
 pub use grpc::IdentityGrpc;
 pub use secrets::SecretBox;
-pub use service::{DEFAULT_ISSUER, IdentityApi, IdentityConfig, LoginOutcome, PgIdentity};
+pub use service::{
+    DEFAULT_ISSUER, DEFAULT_SSO_REDIRECT_URI, IdentityApi, IdentityConfig, LoginOutcome, PgIdentity,
+};

@@ -25,6 +25,7 @@ use crate::model::{Invitation, Membership, MembershipStatus};
 use crate::secrets::SecretBox;
 use crate::security::{self, SecuritySettings};
 use crate::sessions::{self, IssuedSession, Redeemed, SessionLifetimes, SessionSubject};
+use crate::sso::{self, SsoClient, SsoConfig, SsoConfigInput, SsoError, StartedSso};
 use crate::tokens::signing::{self, PublicJwk};
 use crate::{password, throttle};
 
@@ -36,7 +37,12 @@ pub struct IdentityConfig {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub invitation_ttl: Duration,
+    /// Where identity providers send the browser back after sign-in.
+    pub sso_redirect_uri: String,
 }
+
+/// Where providers return the browser when none is configured.
+pub const DEFAULT_SSO_REDIRECT_URI: &str = "https://app.claimguardian.ai/sso/callback";
 
 /// The issuer of access tokens when none is configured.
 pub const DEFAULT_ISSUER: &str = "https://identity.claimguardian.ai";
@@ -48,6 +54,7 @@ impl Default for IdentityConfig {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            sso_redirect_uri: DEFAULT_SSO_REDIRECT_URI.to_owned(),
         }
     }
 }
@@ -126,6 +133,26 @@ pub trait IdentityApi: Send + Sync + 'static {
         ctx: &TenantContext,
         id: ApiKeyId,
     ) -> Result<ApiKey, IdentityError>;
+    async fn sso_configuration(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Option<SsoConfig>, IdentityError>;
+    async fn update_sso_configuration(
+        &self,
+        ctx: &TenantContext,
+        input: SsoConfigInput,
+    ) -> Result<SsoConfig, IdentityError>;
+    async fn start_sso(
+        &self,
+        ctx: &TenantContext,
+        organization_code: &str,
+    ) -> Result<StartedSso, IdentityError>;
+    async fn complete_sso(
+        &self,
+        ctx: &TenantContext,
+        state: &str,
+        code: &str,
+    ) -> Result<(IssuedSession, bool), IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -144,15 +171,21 @@ pub struct PgIdentity {
     pool: ControlPool,
     secrets: SecretBox,
     config: IdentityConfig,
+    sso: SsoClient,
 }
 
 impl PgIdentity {
-    pub fn new(pool: ControlPool, secrets: SecretBox, config: IdentityConfig) -> Self {
-        PgIdentity {
+    pub fn new(
+        pool: ControlPool,
+        secrets: SecretBox,
+        config: IdentityConfig,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(PgIdentity {
             pool,
             secrets,
             config,
-        }
+            sso: SsoClient::new()?,
+        })
     }
 
     /// Issues a session and records `action` for it, in the caller's transaction.
@@ -603,7 +636,9 @@ impl IdentityApi for PgIdentity {
         let remaining = match verified {
             Ok(remaining) => remaining,
             Err(error) => {
-                drop(tx);
+                // Release the challenge's row lock before counting the
+                // failure on another connection.
+                tx.rollback().await.map_err(DbError::from)?;
                 challenges::count_failure(&self.pool, challenge_token).await?;
                 return Err(error);
             }
@@ -875,6 +910,164 @@ impl IdentityApi for PgIdentity {
         store::append(&mut tx, &tenant.schema, entry).await?;
         tx.commit().await.map_err(DbError::from)?;
         Ok(key)
+    }
+
+    async fn sso_configuration(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Option<SsoConfig>, IdentityError> {
+        Ok(sso::get(&self.pool, tenant(ctx)?.org_id).await?)
+    }
+
+    async fn update_sso_configuration(
+        &self,
+        ctx: &TenantContext,
+        input: SsoConfigInput,
+    ) -> Result<SsoConfig, IdentityError> {
+        let tenant = tenant(ctx)?;
+        // Nobody makes people join with a role above their own.
+        if let Some(role) = Role::parse(&input.default_role)
+            && !tenant.role.at_least(role)
+        {
+            return Err(IdentityError::RoleAboveOwn);
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let config = sso::configure(&mut *tx, &self.secrets, tenant.org_id, input).await?;
+        let summary = json!({
+            "issuer_url": config.issuer_url,
+            "client_id": config.client_id,
+            "allowed_email_domains": config.allowed_email_domains,
+            "default_role": config.default_role.as_str(),
+        });
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.sso_configuration.update",
+            ("organization", &tenant.org_id.to_string()),
+            Outcome::Success,
+            summary,
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(config)
+    }
+
+    async fn start_sso(
+        &self,
+        ctx: &TenantContext,
+        organization_code: &str,
+    ) -> Result<StartedSso, IdentityError> {
+        let code = if organization_code.is_empty() {
+            ctx.tenant
+                .as_ref()
+                .map(|t| t.org_code.clone())
+                .unwrap_or_default()
+        } else {
+            organization_code.to_owned()
+        };
+        let record = directory::by_code(&self.pool, &code)
+            .await?
+            .filter(|r| !r.suspended)
+            .ok_or(IdentityError::Sso(SsoError::NotConfigured))?;
+        let started = sso::start(
+            &self.pool,
+            &self.secrets,
+            &self.sso,
+            record.id,
+            &self.config.sso_redirect_uri,
+        )
+        .await?;
+        // The caller is not known yet: recorded in the platform chain, so
+        // strangers cannot write into the organization's.
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let entry = entry_for(
+            ctx,
+            None,
+            "identity.sso.start",
+            ("organization", &record.id.to_string()),
+            Outcome::Success,
+            json!({ "organization": record.code }),
+        );
+        store::append(&mut tx, store::PLATFORM_SCHEMA, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(started)
+    }
+
+    async fn complete_sso(
+        &self,
+        ctx: &TenantContext,
+        state: &str,
+        code: &str,
+    ) -> Result<(IssuedSession, bool), IdentityError> {
+        let person = sso::complete(&self.pool, &self.secrets, &self.sso, state, code).await?;
+        let record = directory::by_id(&self.pool, person.organization_id)
+            .await?
+            .filter(|r| !r.suspended)
+            .ok_or(IdentityError::Sso(SsoError::InvalidState))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        // Just-in-time: the person and the membership are created on first sign-in.
+        let existing: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM identity.users WHERE email = $1 FOR UPDATE")
+                .bind(&person.email)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(DbError::from)?;
+        let user = match existing {
+            Some(id) => UserId(id),
+            None => {
+                let id = UserId::new();
+                sqlx::query(
+                    "INSERT INTO identity.users (id, email, display_name) VALUES ($1, $2, $3)",
+                )
+                .bind(id.0)
+                .bind(&person.email)
+                .bind(person.name.clone().unwrap_or_default())
+                .execute(&mut *tx)
+                .await
+                .map_err(DbError::from)?;
+                id
+            }
+        };
+        let provisioned = sqlx::query(
+            "INSERT INTO identity.memberships (organization_id, user_id, role, status) VALUES ($1, $2, $3, 'active') \
+             ON CONFLICT (organization_id, user_id) DO NOTHING",
+        )
+        .bind(record.id.0)
+        .bind(user.0)
+        .bind(person.default_role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?
+        .rows_affected()
+            == 1;
+        let member = membership(&mut tx, record.id, user, false)
+            .await?
+            .ok_or(IdentityError::MembershipInactive)?;
+        if member.status != MembershipStatus::Active {
+            return Err(IdentityError::MembershipInactive);
+        }
+        let subject = SessionSubject {
+            user_id: user,
+            organization_id: record.id,
+            organization_code: record.code.clone(),
+            role: member.role,
+            amr: vec!["sso".to_owned()],
+        };
+        let session = self
+            .issue_session(
+                &mut tx,
+                ctx,
+                &record.schema,
+                &subject,
+                None,
+                "identity.sso.complete",
+            )
+            .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok((session, provisioned))
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {
