@@ -357,6 +357,40 @@ async fn succeed(
                 .expect("revoke");
             id
         }
+        "ResendInvitation" => {
+            let (id, _) = invite(
+                stack,
+                subject,
+                "again@subject.example",
+                identity::Role::Viewer,
+            )
+            .await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .resend_invitation(stack.in_tenant(
+                    subject,
+                    identity::ResendInvitationRequest { id: id.clone() },
+                ))
+                .await
+                .expect("resend");
+            id
+        }
+        "RevokeInvitation" => {
+            let (id, _) = invite(
+                stack,
+                subject,
+                "never@subject.example",
+                identity::Role::Viewer,
+            )
+            .await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .revoke_invitation(stack.in_tenant(
+                    subject,
+                    identity::RevokeInvitationRequest { id: id.clone() },
+                ))
+                .await
+                .expect("revoke");
+            id
+        }
         "UpdateSsoConfiguration" => {
             sso.configure(stack, subject).await;
             subject.to_owned()
@@ -421,6 +455,7 @@ fn expected_actions(method: &str, own: &str) -> Vec<String> {
             "identity.totp.confirm",
         ],
         "RevokeApiKey" => &["identity.api_key.create"],
+        "ResendInvitation" | "RevokeInvitation" => &["identity.invitation.create"],
         _ => &[],
     };
     let mut actions: Vec<String> = before.iter().map(|a| (*a).to_owned()).collect();
@@ -613,7 +648,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
         }
     }
     assert_eq!(
-        succeeded, 24,
+        succeeded, 26,
         "every implemented mutating method was exercised"
     );
 }

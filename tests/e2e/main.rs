@@ -9,6 +9,7 @@ mod fixtures;
 mod identity;
 mod identity_fixtures;
 mod isolation;
+mod mail;
 mod migrations;
 mod organizations;
 mod policy;

@@ -12,6 +12,7 @@ use cg_audit::store::retention;
 use cg_context::MeshKey;
 use cg_gateway::{Gateway, GatewayConfig, Upstreams};
 use cg_identity::SecretBox;
+use cg_identity::outbox::MailConfig;
 use cg_runtime::{GrpcServer, ServerLimits};
 use claimguardian::database::{self, Database, PrintProgress};
 use claimguardian::demo;
@@ -50,6 +51,8 @@ enum Command {
         /// Let the system pick free ports for every server (tests, parallel runs).
         #[arg(long)]
         any_ports: bool,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Run one server for a real deployment (one container each).
     Serve {
@@ -103,6 +106,26 @@ enum AuditCommand {
     },
 }
 
+/// Where identity sends messages (invitations).
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    /// SMTP server, e.g. `smtps://user:password@mail.example.com`; unset, messages are only logged.
+    #[arg(long, env = "CG_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of messages.
+    #[arg(long, env = "CG_MAIL_FROM")]
+    mail_from: Option<String>,
+}
+
+impl MailArgs {
+    fn config(self) -> MailConfig {
+        MailConfig {
+            smtp_url: self.smtp_url,
+            from: self.mail_from,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum ServeCommand {
     /// One domain service.
@@ -122,6 +145,8 @@ enum ServeCommand {
         /// Identity's key for secrets at rest, 64 hex digits.
         #[arg(long, env = "CG_SECRETS_KEY", hide_env_values = true)]
         secrets_key: Option<String>,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// The gateway.
     Gateway {
@@ -176,7 +201,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             host,
             port,
             any_ports,
-        } => up(demo, &data_dir, host, port, any_ports).await,
+            mail,
+        } => up(demo, &data_dir, host, port, any_ports, mail.config()).await,
         Command::Serve { server } => serve(server).await,
         Command::Audit { command } => audit(command).await,
         Command::Migrate { data_dir } => {
@@ -214,6 +240,7 @@ async fn up(
     host: IpAddr,
     port: u16,
     any_ports: bool,
+    mail: MailConfig,
 ) -> anyhow::Result<()> {
     println!("starting PostgreSQL…");
     let database = Database::open(data_dir).await?;
@@ -222,13 +249,14 @@ async fn up(
         database::migrate_all(database.url(), &mut PrintProgress).await?;
         let (signer, public_key) = audit_keys::load_or_create(data_dir)?;
         let secrets = secrets_key::load_or_create(data_dir)?;
-        let deps = ServiceDeps::connect(
+        let mut deps = ServiceDeps::connect(
             database.url(),
             Arc::new(MeshKey::generate()),
             Arc::new(signer),
             secrets,
         )
         .await?;
+        deps.identity.mail = mail;
         let demo_seed = if seed_demo {
             Some(demo::seed(&deps.control, &deps.tenant).await?)
         } else {
@@ -289,6 +317,7 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             mesh_key,
             audit_signing_key_file,
             secrets_key,
+            mail,
         } => {
             let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
             // Only the audit service signs; the others never hold the key.
@@ -311,9 +340,14 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
                 }
                 _ => SecretBox::generate(),
             };
-            let deps = ServiceDeps::connect(&database_url, key, Arc::new(signer), secrets).await?;
+            let mut deps =
+                ServiceDeps::connect(&database_url, key, Arc::new(signer), secrets).await?;
+            deps.identity.mail = mail.config();
             if kind == ServiceKind::Audit {
                 tokio::spawn(deps.checkpointer());
+            }
+            if kind == ServiceKind::Identity {
+                tokio::spawn(deps.mail_worker()?);
             }
             let server = GrpcServer::bind(kind.name(), listen).await?;
             server

@@ -14,6 +14,7 @@ use cg_claims::{ClaimsGrpc, PgClaims};
 use cg_context::{ContextInterceptor, MeshKey};
 use cg_db::{ControlPool, TenantPool};
 use cg_gateway::{Gateway, GatewayConfig, Upstreams};
+use cg_identity::outbox::{self, Mailer};
 use cg_identity::{IdentityConfig, IdentityGrpc, PgIdentity, SecretBox};
 use cg_proto::audit::v1::audit_service_server::AuditServiceServer;
 use cg_proto::billing::v1::billing_service_server::BillingServiceServer;
@@ -121,6 +122,19 @@ impl ServiceDeps {
         })
     }
 
+    /// Identity's delivery worker for the outbox, to run beside its server.
+    pub fn mail_worker(
+        &self,
+    ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+        let mailer = Mailer::from_config(&self.identity.mail).context("configure mail delivery")?;
+        Ok(outbox::run(
+            self.control.clone(),
+            self.secrets.clone(),
+            mailer,
+            std::time::Duration::from_secs(1),
+        ))
+    }
+
     /// The audit service's checkpointer, to run beside its server.
     pub fn checkpointer(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         checkpointer::run(
@@ -204,7 +218,8 @@ pub struct RunningPlatform {
     pub services: BTreeMap<ServiceKind, SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
-    checkpointer: tokio::task::JoinHandle<()>,
+    /// Background workers (checkpointer, mail delivery), stopped with the servers.
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn shutdown_signal(
@@ -226,7 +241,10 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut services = BTreeMap::new();
     let mut upstreams = Upstreams::default();
-    let checkpointer = tokio::spawn(deps.checkpointer());
+    let workers = vec![
+        tokio::spawn(deps.checkpointer()),
+        tokio::spawn(deps.mail_worker()?),
+    ];
     for kind in ServiceKind::ALL {
         let port = match listen.service_ports {
             Some(port) => port,
@@ -264,14 +282,16 @@ pub async fn start(
         services,
         shutdown,
         tasks,
-        checkpointer,
+        workers,
     })
 }
 
 impl RunningPlatform {
     /// Asks every server to stop, and waits until in-flight calls are drained.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.checkpointer.abort();
+        for worker in &self.workers {
+            worker.abort();
+        }
         let _ = self.shutdown.send(true);
         while let Some(result) = self.tasks.join_next().await {
             result.context("server task panicked")??;

@@ -11,7 +11,7 @@ use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
 use crate::api_keys::ApiKey;
-use crate::model::{Membership, MembershipStatus};
+use crate::model::{Invitation, InvitationStatus, Membership, MembershipStatus};
 use crate::security::SecuritySettings;
 use crate::service::{IdentityApi, LoginOutcome, MembershipChange};
 use crate::sessions::IssuedSession;
@@ -176,6 +176,30 @@ fn sso_to_wire(config: Option<SsoConfig>) -> pb::SsoConfiguration {
     }
 }
 
+fn invitation_to_wire(invitation: Invitation) -> pb::Invitation {
+    let status = match invitation.status {
+        InvitationStatus::Pending => pb::InvitationStatus::Pending,
+        InvitationStatus::Accepted => pb::InvitationStatus::Accepted,
+        InvitationStatus::Revoked => pb::InvitationStatus::Revoked,
+        InvitationStatus::Expired => pb::InvitationStatus::Expired,
+    };
+    pb::Invitation {
+        id: invitation.id.to_string(),
+        email: invitation.email,
+        role: role_to_wire(invitation.role).into(),
+        status: status.into(),
+        invited_by_user_id: invitation.invited_by,
+        expire_time: timestamp(invitation.expires_at),
+        create_time: timestamp(invitation.created_at),
+        ..Default::default()
+    }
+}
+
+fn invitation_id(raw: &str) -> Result<uuid::Uuid, FieldViolations> {
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| FieldViolations::single("id", "must be an invitation id"))
+}
+
 fn user_id(raw: &str, field: &str) -> Result<UserId, FieldViolations> {
     raw.parse()
         .map_err(|_| FieldViolations::single(field, "must be a user id"))
@@ -192,16 +216,7 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         let role = role_from_wire(req.role, "role")?;
         let (invitation, token) = self.api.create_invitation(ctx, &req.email, role).await?;
         Ok(Response::new(pb::CreateInvitationResponse {
-            invitation: Some(pb::Invitation {
-                id: invitation.id.to_string(),
-                email: invitation.email,
-                role: role_to_wire(invitation.role).into(),
-                status: pb::InvitationStatus::Pending.into(),
-                send_count: 0,
-                expire_time: timestamp(invitation.expires_at),
-                create_time: timestamp(invitation.created_at),
-                ..Default::default()
-            }),
+            invitation: Some(invitation_to_wire(invitation)),
             token,
         }))
     }
@@ -550,6 +565,48 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         Ok(Response::new(pb::CompleteSsoResponse {
             tokens: Some(tokens_to_wire(session)),
             provisioned,
+        }))
+    }
+
+    async fn resend_invitation(
+        &self,
+        request: Request<pb::ResendInvitationRequest>,
+    ) -> Result<Response<pb::ResendInvitationResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let id = invitation_id(&request.get_ref().id)?;
+        let (invitation, token) = self.api.resend_invitation(ctx, id).await?;
+        Ok(Response::new(pb::ResendInvitationResponse {
+            invitation: Some(invitation_to_wire(invitation)),
+            token,
+        }))
+    }
+
+    async fn revoke_invitation(
+        &self,
+        request: Request<pb::RevokeInvitationRequest>,
+    ) -> Result<Response<pb::RevokeInvitationResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let id = invitation_id(&request.get_ref().id)?;
+        let invitation = self.api.revoke_invitation(ctx, id).await?;
+        Ok(Response::new(pb::RevokeInvitationResponse {
+            invitation: Some(invitation_to_wire(invitation)),
+        }))
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let wanted = request.get_ref().status;
+        let invitations = self.api.list_invitations(ctx).await?;
+        Ok(Response::new(pb::ListInvitationsResponse {
+            invitations: invitations
+                .into_iter()
+                .map(invitation_to_wire)
+                .filter(|i| wanted == 0 || i.status == wanted)
+                .collect(),
+            next_page_token: String::new(),
         }))
     }
 

@@ -47,7 +47,16 @@ pub struct Membership {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A pending invitation, as created.
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// An invitation (never with its token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     pub id: uuid::Uuid,
@@ -56,4 +65,5 @@ pub struct Invitation {
     pub invited_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub status: InvitationStatus,
 }

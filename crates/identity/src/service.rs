@@ -21,12 +21,13 @@ use crate::api_keys::{self, ApiKey};
 use crate::challenges;
 use crate::error::IdentityError;
 use crate::mfa::store as mfa_store;
-use crate::model::{Invitation, Membership, MembershipStatus};
+use crate::model::{Invitation, InvitationStatus, Membership, MembershipStatus};
 use crate::secrets::SecretBox;
 use crate::security::{self, SecuritySettings};
 use crate::sessions::{self, IssuedSession, Redeemed, SessionLifetimes, SessionSubject};
 use crate::sso::{self, SsoClient, SsoConfig, SsoConfigInput, SsoError, StartedSso};
 use crate::tokens::signing::{self, PublicJwk};
+use crate::{invitations, outbox};
 use crate::{password, throttle};
 
 /// Identity settings.
@@ -39,6 +40,8 @@ pub struct IdentityConfig {
     pub invitation_ttl: Duration,
     /// Where identity providers send the browser back after sign-in.
     pub sso_redirect_uri: String,
+    /// How messages (invitations) are delivered.
+    pub mail: crate::outbox::MailConfig,
 }
 
 /// Where providers return the browser when none is configured.
@@ -55,6 +58,7 @@ impl Default for IdentityConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             sso_redirect_uri: DEFAULT_SSO_REDIRECT_URI.to_owned(),
+            mail: crate::outbox::MailConfig::default(),
         }
     }
 }
@@ -153,6 +157,18 @@ pub trait IdentityApi: Send + Sync + 'static {
         state: &str,
         code: &str,
     ) -> Result<(IssuedSession, bool), IdentityError>;
+    async fn resend_invitation(
+        &self,
+        ctx: &TenantContext,
+        id: Uuid,
+    ) -> Result<(Invitation, String), IdentityError>;
+    async fn revoke_invitation(
+        &self,
+        ctx: &TenantContext,
+        id: Uuid,
+    ) -> Result<Invitation, IdentityError>;
+    async fn list_invitations(&self, ctx: &TenantContext)
+    -> Result<Vec<Invitation>, IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -404,6 +420,18 @@ impl IdentityApi for PgIdentity {
             ),
         )
         .await?;
+        // The message commits with the invitation, or neither does.
+        let (subject, body) = invitations::message(&tenant.org_code, role, &token);
+        outbox::enqueue(
+            &mut tx,
+            &self.secrets,
+            Some(tenant.org_id.0),
+            "invitation",
+            &email,
+            &subject,
+            &body,
+        )
+        .await?;
         tx.commit().await.map_err(DbError::from)?;
         let invitation = Invitation {
             id,
@@ -412,6 +440,7 @@ impl IdentityApi for PgIdentity {
             invited_by: ctx.principal.describe(),
             created_at,
             expires_at,
+            status: InvitationStatus::Pending,
         };
         Ok((invitation, token))
     }
@@ -1068,6 +1097,81 @@ impl IdentityApi for PgIdentity {
             .await?;
         tx.commit().await.map_err(DbError::from)?;
         Ok((session, provisioned))
+    }
+
+    async fn resend_invitation(
+        &self,
+        ctx: &TenantContext,
+        id: Uuid,
+    ) -> Result<(Invitation, String), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let token = new_invitation_token();
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(self.config.invitation_ttl).unwrap_or_default();
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let invitation =
+            invitations::renew(&mut tx, tenant.org_id, id, &token_hash(&token), expires_at)
+                .await?
+                .ok_or(IdentityError::NotFound("open invitation"))?;
+        if !tenant.role.at_least(invitation.role) {
+            return Err(IdentityError::RoleAboveOwn);
+        }
+        let (subject, body) = invitations::message(&tenant.org_code, invitation.role, &token);
+        outbox::enqueue(
+            &mut tx,
+            &self.secrets,
+            Some(tenant.org_id.0),
+            "invitation",
+            &invitation.email,
+            &subject,
+            &body,
+        )
+        .await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.invitation.resend",
+            ("invitation", &id.to_string()),
+            Outcome::Success,
+            json!({ "email": invitation.email }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok((invitation, token))
+    }
+
+    async fn revoke_invitation(
+        &self,
+        ctx: &TenantContext,
+        id: Uuid,
+    ) -> Result<Invitation, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let invitation = invitations::revoke(&mut tx, tenant.org_id, id)
+            .await?
+            .ok_or(IdentityError::NotFound("open invitation"))?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.invitation.revoke",
+            ("invitation", &id.to_string()),
+            Outcome::Success,
+            json!({ "email": invitation.email }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(invitation)
+    }
+
+    async fn list_invitations(
+        &self,
+        ctx: &TenantContext,
+    ) -> Result<Vec<Invitation>, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        Ok(invitations::list(&mut conn, tenant.org_id).await?)
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {

@@ -8,7 +8,7 @@ use cg_audit::checkpoint::CheckpointSigner;
 use cg_context::MeshKey;
 use cg_db::ControlPool;
 use cg_gateway::GatewayConfig;
-use cg_identity::SecretBox;
+use cg_identity::{IdentityConfig, SecretBox};
 use claimguardian::platform::{self, Listen, RunningPlatform, ServiceDeps, ServiceKind};
 use tonic::Request;
 use tonic::metadata::MetadataValue;
@@ -35,22 +35,28 @@ pub struct TestStack {
 
 impl TestStack {
     pub async fn spawn() -> TestStack {
-        Self::try_spawn()
+        Self::spawn_with_identity(IdentityConfig::default()).await
+    }
+
+    /// A stack whose identity service runs with `identity` (mail delivery, say).
+    pub async fn spawn_with_identity(identity: IdentityConfig) -> TestStack {
+        Self::try_spawn(identity)
             .await
             .unwrap_or_else(|error| panic!("spawn the test stack: {error:#}"))
     }
 
-    async fn try_spawn() -> anyhow::Result<TestStack> {
+    async fn try_spawn(identity: IdentityConfig) -> anyhow::Result<TestStack> {
         let database = test_database().await;
         let mesh_key = Arc::new(MeshKey::generate());
         let audit_signer = Arc::new(CheckpointSigner::generate());
-        let deps = ServiceDeps::connect(
+        let mut deps = ServiceDeps::connect(
             &database.url,
             mesh_key.clone(),
             audit_signer.clone(),
             SecretBox::generate(),
         )
         .await?;
+        deps.identity = identity;
         let control = deps.control.clone();
         let issued = cg_identity::operator_keys::create(&control, "test operator").await?;
         let (operator_key, operator_key_id) = (issued.secret_key, issued.id);
