@@ -648,3 +648,139 @@ async fn no_secret_is_stored_in_clear() {
         "TOTP secret stored in clear (hex)"
     );
 }
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url header");
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON header");
+    json["kid"].as_str().expect("kid").to_owned()
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_is_published_before_it_signs_and_old_tokens_keep_working() {
+    let identity_config = cg_identity::IdentityConfig {
+        signing_key_publish_delay: Duration::from_secs(2),
+        ..cg_identity::IdentityConfig::default()
+    };
+    let gateway_config = cg_gateway::GatewayConfig {
+        jwks_refresh_interval: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let stack = TestStack::spawn_with(identity_config, gateway_config).await;
+    create_enterprise(&stack, "keys").await;
+    let before = signed_in(&stack, "keys", "rotor@keys.example").await;
+    let list = |token: String| {
+        let stack = &stack;
+        async move {
+            ClaimsServiceClient::new(stack.gateway().await)
+                .list_properties(as_user(
+                    "keys",
+                    &token,
+                    claims::ListPropertiesRequest::default(),
+                ))
+                .await
+        }
+    };
+    list(before.access_token.clone())
+        .await
+        .expect("the first key verifies");
+
+    let rotated = identity_client(&stack)
+        .await
+        .rotate_signing_key(stack.as_operator(identity::RotateSigningKeyRequest {}))
+        .await
+        .expect("rotate")
+        .into_inner()
+        .key
+        .expect("new key")
+        .kid;
+    let published: Vec<String> = identity_client(&stack)
+        .await
+        .get_jwks(identity::GetJwksRequest {})
+        .await
+        .expect("jwks")
+        .into_inner()
+        .keys
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert!(
+        published.contains(&rotated) && published.contains(&kid_of(&before.access_token)),
+        "{published:?}"
+    );
+
+    // Within the publication delay the old key still signs.
+    let during = login(&stack, "keys", "rotor@keys.example").await;
+    assert_eq!(kid_of(&during.access_token), kid_of(&before.access_token));
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let after = login(&stack, "keys", "rotor@keys.example").await;
+    assert_eq!(
+        kid_of(&after.access_token),
+        rotated,
+        "the new key signs after the delay"
+    );
+    list(after.access_token)
+        .await
+        .expect("the gateway fetches the new key");
+    list(before.access_token)
+        .await
+        .expect("tokens of the retired key still verify");
+}
+
+#[tokio::test]
+async fn an_organization_that_requires_a_second_factor_gives_no_token_for_a_password_alone() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "twofa").await;
+    let enrolled = signed_in(&stack, "twofa", "ready@twofa.example").await;
+    let secret = enroll(&stack, "twofa", &enrolled.access_token).await;
+    confirm(&stack, "twofa", &enrolled.access_token, &secret).await;
+    join(
+        &stack,
+        "twofa",
+        "late@twofa.example",
+        identity::Role::Member,
+    )
+    .await;
+    identity_client(&stack)
+        .await
+        .update_security_settings(stack.in_tenant(
+            "twofa",
+            identity::UpdateSecuritySettingsRequest {
+                security_settings: Some(identity::SecuritySettings {
+                    require_mfa: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["require_mfa".to_owned()],
+                }),
+            },
+        ))
+        .await
+        .expect("require MFA");
+
+    match password_login(&stack, "twofa", "ready@twofa.example")
+        .await
+        .result
+    {
+        Some(identity::login_response::Result::MfaChallenge(challenge)) => {
+            assert!(
+                challenge
+                    .expire_time
+                    .is_some_and(|t| t.seconds <= chrono::Utc::now().timestamp() + 300)
+            );
+        }
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+    let refused = identity_client(&stack)
+        .await
+        .login(identity::LoginRequest {
+            organization_code: "twofa".to_owned(),
+            email: "late@twofa.example".to_owned(),
+            password: PASSWORD.to_owned(),
+        })
+        .await;
+    assert_reason(refused, Code::FailedPrecondition, "MFA_ENROLLMENT_REQUIRED");
+}

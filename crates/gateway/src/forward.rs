@@ -53,6 +53,10 @@ pub struct GatewayConfig {
     pub token_issuer: String,
     /// Proxies whose `X-Forwarded-For` names the client; nobody by default.
     pub trusted_proxies: TrustedProxies,
+    /// Fewest seconds between two fetches of identity's JWKS (an unknown
+    /// `kid` triggers one); identity publishes new keys longer than this
+    /// before signing with them.
+    pub jwks_refresh_interval: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -64,6 +68,7 @@ impl Default for GatewayConfig {
             max_deadline: Duration::from_secs(300),
             token_issuer: cg_identity::DEFAULT_ISSUER.to_owned(),
             trusted_proxies: TrustedProxies::default(),
+            jwks_refresh_interval: Duration::from_secs(30),
         }
     }
 }
@@ -144,8 +149,13 @@ impl Gateway {
             Some(channel) => Arc::new(IdentityJwks::new(channel, mesh_key.clone())),
             None => Arc::new(NoJwks),
         };
-        let tokens =
-            AccessTokenVerifier::new(source, VerifierConfig::new(config.token_issuer.clone()));
+        let tokens = AccessTokenVerifier::new(
+            source,
+            VerifierConfig {
+                min_refresh_interval: config.jwks_refresh_interval,
+                ..VerifierConfig::new(config.token_issuer.clone())
+            },
+        );
         Gateway {
             inner: Arc::new(Inner {
                 tokens,

@@ -42,6 +42,9 @@ pub struct IdentityConfig {
     pub sso_redirect_uri: String,
     /// How messages (invitations) are delivered.
     pub mail: crate::outbox::MailConfig,
+    /// How long a rotated signing key is published before it signs; at
+    /// least the gateways' JWKS refresh interval.
+    pub signing_key_publish_delay: Duration,
 }
 
 /// Where providers return the browser when none is configured.
@@ -59,6 +62,7 @@ impl Default for IdentityConfig {
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             sso_redirect_uri: DEFAULT_SSO_REDIRECT_URI.to_owned(),
             mail: crate::outbox::MailConfig::default(),
+            signing_key_publish_delay: Duration::from_secs(60),
         }
     }
 }
@@ -217,6 +221,7 @@ impl PgIdentity {
         let lifetimes = SessionLifetimes {
             access: self.config.access_token_ttl,
             refresh: self.config.refresh_token_ttl,
+            key_publish_delay: self.config.signing_key_publish_delay,
         };
         let session = sessions::issue(
             tx,
@@ -1177,7 +1182,12 @@ impl IdentityApi for PgIdentity {
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {
         // Ensure a key exists before the first sign-in, so the gateway's
         // first fetch is not empty.
-        signing::load_active(&self.pool, &self.secrets).await?;
+        signing::load_active(
+            &self.pool,
+            &self.secrets,
+            self.config.signing_key_publish_delay,
+        )
+        .await?;
         Ok(signing::published(&self.pool, self.config.access_token_ttl * 2).await?)
     }
 
@@ -1187,7 +1197,12 @@ impl IdentityApi for PgIdentity {
         }
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         let mut tx = conn.begin().await.map_err(DbError::from)?;
-        let key = signing::rotate(&mut tx, &self.secrets).await?;
+        let key = signing::rotate(
+            &mut tx,
+            &self.secrets,
+            self.config.signing_key_publish_delay,
+        )
+        .await?;
         let entry = entry_for(
             ctx,
             None,

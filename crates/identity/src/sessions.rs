@@ -48,6 +48,8 @@ pub struct SessionSubject {
 pub struct SessionLifetimes {
     pub access: Duration,
     pub refresh: Duration,
+    /// How long a new signing key is published before it signs.
+    pub key_publish_delay: Duration,
 }
 
 fn hash(token: &str) -> Vec<u8> {
@@ -89,7 +91,7 @@ pub async fn issue(
         role: subject.role.as_str().to_owned(),
         amr: subject.amr.clone(),
     };
-    let key = signing::load_active(pool, secrets).await?;
+    let key = signing::load_active(pool, secrets, lifetimes.key_publish_delay).await?;
     let access_token = signing::sign(&key, &claims)?;
     let refresh_token = new_refresh_token();
     let refresh_expires_at = later(lifetimes.refresh);

@@ -40,12 +40,20 @@ impl TestStack {
 
     /// A stack whose identity service runs with `identity` (mail delivery, say).
     pub async fn spawn_with_identity(identity: IdentityConfig) -> TestStack {
-        Self::try_spawn(identity)
+        Self::spawn_with(identity, GatewayConfig::default()).await
+    }
+
+    /// A stack with its own identity and gateway settings.
+    pub async fn spawn_with(identity: IdentityConfig, gateway: GatewayConfig) -> TestStack {
+        Self::try_spawn(identity, gateway)
             .await
             .unwrap_or_else(|error| panic!("spawn the test stack: {error:#}"))
     }
 
-    async fn try_spawn(identity: IdentityConfig) -> anyhow::Result<TestStack> {
+    async fn try_spawn(
+        identity: IdentityConfig,
+        gateway: GatewayConfig,
+    ) -> anyhow::Result<TestStack> {
         let database = test_database().await;
         let mesh_key = Arc::new(MeshKey::generate());
         let audit_signer = Arc::new(CheckpointSigner::generate());
@@ -65,7 +73,7 @@ impl TestStack {
             gateway_port: 0,
             service_ports: Some(0),
         };
-        let platform = platform::start(deps, &listen, GatewayConfig::default()).await?;
+        let platform = platform::start(deps, &listen, gateway).await?;
         Ok(TestStack {
             database,
             platform,

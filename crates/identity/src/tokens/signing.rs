@@ -62,16 +62,27 @@ fn active_key(kid: String, seed: &[u8]) -> Result<ActiveKey, DbError> {
 
 /// Creates a signing key and makes it the active one; the previous key is
 /// retired (it still verifies, signs nothing).
-pub async fn rotate(conn: &mut PgConnection, secrets: &SecretBox) -> Result<PublicJwk, DbError> {
+///
+/// The new key is published at once but signs only once `publish_delay`
+/// has passed (until then the previous key keeps signing), so every gateway
+/// has fetched it before the first token signed with it arrives.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    secrets: &SecretBox,
+    publish_delay: std::time::Duration,
+) -> Result<PublicJwk, DbError> {
     let seed: [u8; 32] = rand::random();
     let public_key = SigningKey::from_bytes(&seed)
         .verifying_key()
         .to_bytes()
         .to_vec();
     let kid = kid_of(&public_key);
-    sqlx::query("UPDATE identity.signing_keys SET retired_at = now() WHERE retired_at IS NULL")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE identity.signing_keys SET retired_at = now() + make_interval(secs => $1) WHERE retired_at IS NULL",
+    )
+    .bind(publish_delay.as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO identity.signing_keys (kid, private_key_enc, public_key) VALUES ($1, $2, $3)",
     )
@@ -84,12 +95,25 @@ pub async fn rotate(conn: &mut PgConnection, secrets: &SecretBox) -> Result<Publ
 }
 
 /// The active signing key, created on first use.
-pub async fn load_active(pool: &ControlPool, secrets: &SecretBox) -> Result<ActiveKey, DbError> {
+///
+/// Among the keys still signing (not retired, or retired in the future),
+/// the newest one published for at least `publish_delay`; when none is that
+/// old, the oldest (a fresh deployment's first key).
+pub async fn load_active(
+    pool: &ControlPool,
+    secrets: &SecretBox,
+    publish_delay: std::time::Duration,
+) -> Result<ActiveKey, DbError> {
     loop {
         let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT kid, private_key_enc FROM identity.signing_keys WHERE retired_at IS NULL \
-             ORDER BY created_at DESC LIMIT 1",
+            "SELECT kid, private_key_enc FROM identity.signing_keys \
+             WHERE retired_at IS NULL OR retired_at > now() \
+             ORDER BY (created_at <= now() - make_interval(secs => $1)) DESC, \
+                      CASE WHEN created_at <= now() - make_interval(secs => $1) THEN created_at END DESC NULLS LAST, \
+                      created_at ASC \
+             LIMIT 1",
         )
+        .bind(publish_delay.as_secs_f64())
         .fetch_optional(pool)
         .await?;
         match row {
@@ -108,12 +132,12 @@ pub async fn load_active(pool: &ControlPool, secrets: &SecretBox) -> Result<Acti
                     .execute(&mut *tx)
                     .await?;
                 let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM identity.signing_keys WHERE retired_at IS NULL)",
+                    "SELECT EXISTS (SELECT 1 FROM identity.signing_keys WHERE retired_at IS NULL OR retired_at > now())",
                 )
                 .fetch_one(&mut *tx)
                 .await?;
                 if !exists {
-                    rotate(&mut tx, secrets).await?;
+                    rotate(&mut tx, secrets, publish_delay).await?;
                 }
                 tx.commit().await?;
             }
