@@ -784,3 +784,74 @@ async fn an_organization_that_requires_a_second_factor_gives_no_token_for_a_pass
         .await;
     assert_reason(refused, Code::FailedPrecondition, "MFA_ENROLLMENT_REQUIRED");
 }
+
+#[tokio::test]
+async fn a_member_learns_its_role_and_permissions() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "whoami").await;
+    let member = signed_in(&stack, "whoami", "mem@whoami.example").await;
+    join(
+        &stack,
+        "whoami",
+        "boss@whoami.example",
+        identity::Role::Manager,
+    )
+    .await;
+    let manager = login(&stack, "whoami", "boss@whoami.example").await;
+    let mut client = identity_client(&stack).await;
+
+    let me = client
+        .get_current_user(as_user(
+            "whoami",
+            &member.access_token,
+            identity::GetCurrentUserRequest {},
+        ))
+        .await
+        .expect("current user")
+        .into_inner();
+    assert_eq!(me.user.expect("user").email, "mem@whoami.example");
+    assert_eq!(
+        me.membership.expect("membership").role,
+        identity::Role::Member as i32
+    );
+    assert!(me.permissions.contains(&"properties.write".to_owned()));
+    assert!(!me.permissions.contains(&"users.read".to_owned()));
+
+    let check = |permission: &str, user_id: &str| identity::CheckPermissionRequest {
+        permission: permission.to_owned(),
+        user_id: user_id.to_owned(),
+    };
+    let own = client
+        .check_permission(as_user(
+            "whoami",
+            &member.access_token,
+            check("audit.read", ""),
+        ))
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!own.allowed);
+    let about_other = client
+        .check_permission(as_user(
+            "whoami",
+            &member.access_token,
+            check("claims.approve", &manager.user_id),
+        ))
+        .await;
+    assert_code(about_other, Code::PermissionDenied);
+    let by_manager = client
+        .check_permission(as_user(
+            "whoami",
+            &manager.access_token,
+            check("properties.write", &member.user_id),
+        ))
+        .await
+        .expect("a manager may ask")
+        .into_inner();
+    assert!(by_manager.allowed);
+    assert_eq!(by_manager.role, identity::Role::Member as i32);
+    let unknown = client
+        .check_permission(as_user("whoami", &member.access_token, check("root", "")))
+        .await;
+    crate::assertions::assert_field_violation(unknown, "permission");
+}

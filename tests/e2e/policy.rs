@@ -154,7 +154,7 @@ async fn methods_of_later_issues_answer_unimplemented_through_the_gateway() {
     let stack = TestStack::spawn().await;
     create_enterprise(&stack, "early").await;
     let identity = IdentityServiceClient::new(stack.gateway().await)
-        .get_current_user(stack.in_tenant("early", identity::GetCurrentUserRequest::default()))
+        .list_users(stack.in_tenant("early", identity::ListUsersRequest::default()))
         .await;
     assert_code(identity, Code::Unimplemented);
     let billing = BillingServiceClient::new(stack.gateway().await)

@@ -119,9 +119,11 @@ struct MailArgs {
 
 impl MailArgs {
     fn config(self) -> MailConfig {
+        // An empty variable (as compose files pass them) means unset.
+        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
         MailConfig {
-            smtp_url: self.smtp_url,
-            from: self.mail_from,
+            smtp_url: set(self.smtp_url),
+            from: set(self.mail_from),
         }
     }
 }

@@ -164,6 +164,21 @@ impl FromStr for Permission {
 }
 
 impl Permission {
+    /// Every permission, in the order of the matrix.
+    pub const ALL: [Permission; 11] = [
+        PropertiesRead,
+        PropertiesWrite,
+        ClaimsRead,
+        ClaimsWrite,
+        ClaimsApprove,
+        UsersRead,
+        UsersManage,
+        BillingRead,
+        BillingManage,
+        SettingsManage,
+        AuditRead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         PERMISSION_NAMES
             .iter()

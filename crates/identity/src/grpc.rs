@@ -610,6 +610,49 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         }))
     }
 
+    async fn get_current_user(
+        &self,
+        request: Request<pb::GetCurrentUserRequest>,
+    ) -> Result<Response<pb::GetCurrentUserResponse>, Status> {
+        let member = self.api.current_member(context_of(&request)?).await?;
+        let permissions = cg_context::Permission::ALL
+            .into_iter()
+            .filter(|p| member.role.has(*p))
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        Ok(Response::new(pb::GetCurrentUserResponse {
+            user: Some(pb::User {
+                id: member.user_id.to_string(),
+                email: member.email.clone(),
+                display_name: member.display_name.clone(),
+                ..Default::default()
+            }),
+            membership: Some(member.into()),
+            permissions,
+        }))
+    }
+
+    async fn check_permission(
+        &self,
+        request: Request<pb::CheckPermissionRequest>,
+    ) -> Result<Response<pb::CheckPermissionResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let user = if req.user_id.is_empty() {
+            None
+        } else {
+            Some(user_id(&req.user_id, "user_id")?)
+        };
+        let (allowed, role) = self
+            .api
+            .check_permission(ctx, &req.permission, user)
+            .await?;
+        Ok(Response::new(pb::CheckPermissionResponse {
+            allowed,
+            role: role_to_wire(role).into(),
+        }))
+    }
+
     async fn get_jwks(
         &self,
         _request: Request<pb::GetJwksRequest>,

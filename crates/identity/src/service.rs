@@ -173,6 +173,13 @@ pub trait IdentityApi: Send + Sync + 'static {
     ) -> Result<Invitation, IdentityError>;
     async fn list_invitations(&self, ctx: &TenantContext)
     -> Result<Vec<Invitation>, IdentityError>;
+    async fn current_member(&self, ctx: &TenantContext) -> Result<Membership, IdentityError>;
+    async fn check_permission(
+        &self,
+        ctx: &TenantContext,
+        permission: &str,
+        user: Option<UserId>,
+    ) -> Result<(bool, Role), IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -1177,6 +1184,50 @@ impl IdentityApi for PgIdentity {
         let tenant = tenant(ctx)?;
         let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
         Ok(invitations::list(&mut conn, tenant.org_id).await?)
+    }
+
+    async fn current_member(&self, ctx: &TenantContext) -> Result<Membership, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person is a member",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        membership(&mut conn, tenant.org_id, user, false)
+            .await?
+            .ok_or(IdentityError::NotFound("membership"))
+    }
+
+    async fn check_permission(
+        &self,
+        ctx: &TenantContext,
+        permission: &str,
+        user: Option<UserId>,
+    ) -> Result<(bool, Role), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let permission: cg_context::Permission = permission.parse().map_err(|_| {
+            FieldViolations::single("permission", "is not a permission; see docs/permissions.md")
+        })?;
+        let role = match user {
+            // Asking about someone else is reading the members.
+            Some(user) if Some(user) != ctx.principal.user_id() => {
+                if !tenant.role.has(cg_context::Permission::UsersRead) {
+                    return Err(IdentityError::PermissionDenied(
+                        "asking about another member needs users.read",
+                    ));
+                }
+                let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+                let member = membership(&mut conn, tenant.org_id, user, false)
+                    .await?
+                    .filter(|m| m.status == MembershipStatus::Active)
+                    .ok_or(IdentityError::NotFound("membership"))?;
+                member.role
+            }
+            _ => tenant.role,
+        };
+        Ok((role.has(permission), role))
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {
