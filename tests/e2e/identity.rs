@@ -855,3 +855,40 @@ async fn a_member_learns_its_role_and_permissions() {
         .await;
     crate::assertions::assert_field_violation(unknown, "permission");
 }
+
+#[tokio::test]
+async fn invitations_count_against_the_tiers_user_limit() {
+    let stack = TestStack::spawn().await;
+    crate::fixtures::create_organization(
+        &stack,
+        crate::fixtures::organization_request("small", "standard", &["FL"], "FL"),
+    )
+    .await
+    .expect("a Standard organization: 50 users");
+    for n in 0..50 {
+        invite(
+            &stack,
+            "small",
+            &format!("p{n}@small.example"),
+            identity::Role::Viewer,
+        )
+        .await;
+    }
+    let over = identity_client(&stack)
+        .await
+        .create_invitation(stack.in_tenant(
+            "small",
+            identity::CreateInvitationRequest {
+                email: "p50@small.example".to_owned(),
+                role: identity::Role::Viewer.into(),
+            },
+        ))
+        .await;
+    let status = assert_reason(over, Code::ResourceExhausted, "USER_LIMIT_REACHED");
+    let quota = status
+        .get_error_details()
+        .quota_failure()
+        .cloned()
+        .expect("QuotaFailure");
+    assert_eq!(quota.violations[0].subject, "users");
+}

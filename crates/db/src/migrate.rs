@@ -204,7 +204,9 @@ pub async fn migrate_all(pool: &ControlPool, progress: &mut dyn Progress) -> Res
     Ok(())
 }
 
-fn quote_schema(schema: &str) -> Result<String, DbError> {
+/// `"schema"` for a schema name of lowercase letters, digits and
+/// underscores (what the platform creates); anything else is refused.
+pub fn quote_schema(schema: &str) -> Result<String, DbError> {
     let valid = !schema.is_empty()
         && schema.len() <= 63
         && schema

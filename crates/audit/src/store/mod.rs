@@ -19,16 +19,5 @@ pub const PLATFORM_SCHEMA: &str = "audit";
 
 /// `"schema".` for schema-qualified statements.
 fn qualified(schema: &str) -> Result<String, cg_db::DbError> {
-    let valid = !schema.is_empty()
-        && schema.len() <= 63
-        && schema
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if valid {
-        Ok(format!("\"{schema}\"."))
-    } else {
-        Err(cg_db::DbError::Other(format!(
-            "invalid schema name {schema:?}"
-        )))
-    }
+    Ok(format!("{}.", cg_db::migrate::quote_schema(schema)?))
 }
