@@ -22,7 +22,7 @@ use crate::fixtures::{
 };
 use crate::identity_fixtures::Sso;
 use crate::identity_fixtures::{
-    as_user, confirm, create_key, enroll, invite, join, login, password_login, signed_in,
+    as_user, confirm, create_key, enroll, invite, join, login, next_code, password_login, signed_in,
 };
 use crate::raw_call;
 use cg_proto::identity::v1 as identity;
@@ -391,6 +391,56 @@ async fn succeed(
                 .expect("revoke");
             id
         }
+        "ChangePassword" => {
+            let session = signed_in(stack, subject, "rekey@subject.example").await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .change_password(as_user(
+                    subject,
+                    &session.access_token,
+                    identity::ChangePasswordRequest {
+                        current_password: crate::identity_fixtures::PASSWORD.to_owned(),
+                        new_password: "an entirely new passphrase".to_owned(),
+                    },
+                ))
+                .await
+                .expect("change password");
+            session.user_id
+        }
+        "DisableTotp" | "RegenerateRecoveryCodes" => {
+            let email = format!("{}@subject.example", method.to_lowercase());
+            let session = signed_in(stack, subject, &email).await;
+            let secret = enroll(stack, subject, &session.access_token).await;
+            confirm(stack, subject, &session.access_token, &secret).await;
+            let mut client = IdentityServiceClient::new(stack.gateway().await);
+            if method == "DisableTotp" {
+                client
+                    .disable_totp(as_user(
+                        subject,
+                        &session.access_token,
+                        identity::DisableTotpRequest {
+                            password: crate::identity_fixtures::PASSWORD.to_owned(),
+                            code: next_code(&secret),
+                        },
+                    ))
+                    .await
+                    .expect("disable TOTP");
+            } else {
+                let codes = client
+                    .regenerate_recovery_codes(as_user(
+                        subject,
+                        &session.access_token,
+                        identity::RegenerateRecoveryCodesRequest {
+                            totp_code: next_code(&secret),
+                        },
+                    ))
+                    .await
+                    .expect("regenerate")
+                    .into_inner()
+                    .recovery_codes;
+                assert_eq!(codes.len(), 10);
+            }
+            session.user_id
+        }
         "UpdateSsoConfiguration" => {
             sso.configure(stack, subject).await;
             subject.to_owned()
@@ -441,6 +491,14 @@ fn expected_actions(method: &str, own: &str) -> Vec<String> {
         "AcceptInvitation" => &joined[..1],
         "Login" | "UpdateMembership" | "RemoveMembership" => &joined,
         "EnrollTotp" | "RefreshToken" | "Logout" => &signed_in,
+        "ChangePassword" => &signed_in,
+        "DisableTotp" | "RegenerateRecoveryCodes" => &[
+            "identity.invitation.create",
+            "identity.invitation.accept",
+            "identity.session.login",
+            "identity.totp.enroll",
+            "identity.totp.confirm",
+        ],
         "ConfirmTotp" => &[
             "identity.invitation.create",
             "identity.invitation.accept",
@@ -620,6 +678,9 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
                     | "identity.token.refresh"
                     | "identity.session.logout"
                     | "identity.sso.complete"
+                    | "identity.password.change"
+                    | "identity.totp.disable"
+                    | "identity.recovery_codes.regenerate"
             );
             if entry.action == "identity.sso.start" {
                 // Nobody is signed in yet when a sign-in starts.
@@ -648,7 +709,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
         }
     }
     assert_eq!(
-        succeeded, 26,
+        succeeded, 29,
         "every implemented mutating method was exercised"
     );
 }

@@ -892,3 +892,106 @@ async fn invitations_count_against_the_tiers_user_limit() {
         .expect("QuotaFailure");
     assert_eq!(quota.violations[0].subject, "users");
 }
+
+#[tokio::test]
+async fn a_member_changes_the_password_and_turns_the_second_factor_off() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "selfserve").await;
+    let session = signed_in(&stack, "selfserve", "me@selfserve.example").await;
+    let mut client = identity_client(&stack).await;
+    let change = |current: &str, new: &str| identity::ChangePasswordRequest {
+        current_password: current.to_owned(),
+        new_password: new.to_owned(),
+    };
+    let wrong = client
+        .change_password(as_user(
+            "selfserve",
+            &session.access_token,
+            change("not it", "a brand new passphrase"),
+        ))
+        .await;
+    assert_reason(wrong, Code::Unauthenticated, "INVALID_CREDENTIALS");
+    let weak = client
+        .change_password(as_user(
+            "selfserve",
+            &session.access_token,
+            change(PASSWORD, "short"),
+        ))
+        .await;
+    crate::assertions::assert_field_violation(weak, "new_password");
+    client
+        .change_password(as_user(
+            "selfserve",
+            &session.access_token,
+            change(PASSWORD, "a brand new passphrase"),
+        ))
+        .await
+        .expect("change");
+    let old = client
+        .login(identity::LoginRequest {
+            organization_code: "selfserve".to_owned(),
+            email: "me@selfserve.example".to_owned(),
+            password: PASSWORD.to_owned(),
+        })
+        .await;
+    assert_reason(old, Code::Unauthenticated, "INVALID_CREDENTIALS");
+    let refreshed = client
+        .refresh_token(identity::RefreshTokenRequest {
+            refresh_token: session.refresh_token,
+        })
+        .await;
+    assert_reason(refreshed, Code::Unauthenticated, "REFRESH_TOKEN_INVALID");
+
+    let fresh = match client
+        .login(identity::LoginRequest {
+            organization_code: "selfserve".to_owned(),
+            email: "me@selfserve.example".to_owned(),
+            password: "a brand new passphrase".to_owned(),
+        })
+        .await
+        .expect("new password")
+        .into_inner()
+        .result
+    {
+        Some(identity::login_response::Result::Tokens(tokens)) => tokens,
+        other => panic!("expected tokens, got {other:?}"),
+    };
+    let secret = enroll(&stack, "selfserve", &fresh.access_token).await;
+    confirm(&stack, "selfserve", &fresh.access_token, &secret).await;
+    client
+        .disable_totp(as_user(
+            "selfserve",
+            &fresh.access_token,
+            identity::DisableTotpRequest {
+                password: "a brand new passphrase".to_owned(),
+                code: crate::identity_fixtures::next_code(&secret),
+            },
+        ))
+        .await
+        .expect("disable");
+    let mine = client
+        .list_my_organizations(as_user(
+            "selfserve",
+            &fresh.access_token,
+            identity::ListMyOrganizationsRequest {},
+        ))
+        .await
+        .expect("my organizations")
+        .into_inner()
+        .memberships;
+    assert_eq!(mine.len(), 1);
+    match client
+        .login(identity::LoginRequest {
+            organization_code: "selfserve".to_owned(),
+            email: "me@selfserve.example".to_owned(),
+            password: "a brand new passphrase".to_owned(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .result
+    {
+        Some(identity::login_response::Result::Tokens(_)) => {}
+        other => panic!("without a second factor the password gives tokens: {other:?}"),
+    }
+}

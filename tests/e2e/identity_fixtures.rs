@@ -239,3 +239,15 @@ impl Sso {
             .into_inner()
     }
 }
+
+/// The TOTP code of the next step: accepted now (±1 step) and after a code
+/// of the current step was used.
+pub fn next_code(secret: &cg_identity::mfa::totp::TotpSecret) -> String {
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970");
+    cg_identity::mfa::totp::code_at(
+        &cg_identity::mfa::totp::TotpParams::STANDARD,
+        secret,
+        now + 30,
+    )
+    .expect("code")
+}

@@ -653,6 +653,52 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         }))
     }
 
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        self.api
+            .change_password(ctx, &req.current_password, &req.new_password)
+            .await?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<pb::DisableTotpRequest>,
+    ) -> Result<Response<pb::DisableTotpResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        self.api.disable_totp(ctx, &req.password, &req.code).await?;
+        Ok(Response::new(pb::DisableTotpResponse {}))
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        request: Request<pb::RegenerateRecoveryCodesRequest>,
+    ) -> Result<Response<pb::RegenerateRecoveryCodesResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let recovery_codes = self
+            .api
+            .regenerate_recovery_codes(ctx, &request.get_ref().totp_code)
+            .await?;
+        Ok(Response::new(pb::RegenerateRecoveryCodesResponse {
+            recovery_codes,
+        }))
+    }
+
+    async fn list_my_organizations(
+        &self,
+        request: Request<pb::ListMyOrganizationsRequest>,
+    ) -> Result<Response<pb::ListMyOrganizationsResponse>, Status> {
+        let memberships = self.api.my_memberships(context_of(&request)?).await?;
+        Ok(Response::new(pb::ListMyOrganizationsResponse {
+            memberships: memberships.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     async fn get_jwks(
         &self,
         _request: Request<pb::GetJwksRequest>,

@@ -180,6 +180,24 @@ pub trait IdentityApi: Send + Sync + 'static {
         permission: &str,
         user: Option<UserId>,
     ) -> Result<(bool, Role), IdentityError>;
+    async fn change_password(
+        &self,
+        ctx: &TenantContext,
+        current: &str,
+        new: &str,
+    ) -> Result<(), IdentityError>;
+    async fn disable_totp(
+        &self,
+        ctx: &TenantContext,
+        password: &str,
+        code: &str,
+    ) -> Result<(), IdentityError>;
+    async fn regenerate_recovery_codes(
+        &self,
+        ctx: &TenantContext,
+        code: &str,
+    ) -> Result<Vec<String>, IdentityError>;
+    async fn my_memberships(&self, ctx: &TenantContext) -> Result<Vec<Membership>, IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -1228,6 +1246,146 @@ impl IdentityApi for PgIdentity {
             _ => tenant.role,
         };
         Ok((role.has(permission), role))
+    }
+
+    async fn change_password(
+        &self,
+        ctx: &TenantContext,
+        current: &str,
+        new: &str,
+    ) -> Result<(), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a password",
+            ))?;
+        if let Some(problem) = password::policy_violation(new) {
+            return Err(FieldViolations::single("new_password", problem).into());
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM identity.users WHERE id = $1 FOR UPDATE")
+                .bind(user.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(DbError::from)?;
+        // Without a password (SSO only) there is nothing to prove: refusing
+        // keeps a stolen token from adding one.
+        if !password::verify(current, stored.as_deref()) {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        sqlx::query(
+            "UPDATE identity.users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(password::hash(new))
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+        // Other sessions end: whoever knew the old password loses them.
+        let revoked = sessions::revoke_user(&mut tx, user, tenant.org_id).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.password.change",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({ "refresh_tokens_revoked": revoked }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(())
+    }
+
+    async fn disable_totp(
+        &self,
+        ctx: &TenantContext,
+        password_text: &str,
+        code: &str,
+    ) -> Result<(), IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a second factor",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM identity.users WHERE id = $1")
+                .bind(user.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(DbError::from)?;
+        if !password::verify(password_text, stored.as_deref()) {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        mfa_store::verify_second_factor(&mut tx, &self.secrets, user, Some(code), None).await?;
+        mfa_store::disable(&mut tx, user).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.totp.disable",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({}),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(())
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        ctx: &TenantContext,
+        code: &str,
+    ) -> Result<Vec<String>, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a second factor",
+            ))?;
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        mfa_store::verify_second_factor(&mut tx, &self.secrets, user, Some(code), None).await?;
+        let codes = mfa_store::replace_recovery_codes(&mut tx, user).await?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.recovery_codes.regenerate",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({}),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(codes)
+    }
+
+    async fn my_memberships(&self, ctx: &TenantContext) -> Result<Vec<Membership>, IdentityError> {
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has memberships",
+            ))?;
+        let rows: Vec<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 AND m.status = 'active' ORDER BY m.created_at"
+        )))
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(DbError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(Membership::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {

@@ -120,7 +120,7 @@ pub async fn confirm(
     replace_recovery_codes(conn, user).await
 }
 
-async fn replace_recovery_codes(
+pub async fn replace_recovery_codes(
     conn: &mut PgConnection,
     user: UserId,
 ) -> Result<Vec<String>, IdentityError> {
@@ -194,4 +194,22 @@ pub async fn verify_second_factor(
         .await
         .map_err(DbError::from)?;
     Ok(Some(i64::try_from(rows.len()).unwrap_or(1) - 1))
+}
+
+/// Turns the second factor off: secret and recovery codes are deleted.
+pub async fn disable(conn: &mut PgConnection, user: UserId) -> Result<(), IdentityError> {
+    sqlx::query(
+        "UPDATE identity.users SET totp_secret_enc = NULL, totp_confirmed_at = NULL, totp_last_step = NULL, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(user.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(DbError::from)?;
+    sqlx::query("DELETE FROM identity.recovery_codes WHERE user_id = $1")
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(DbError::from)?;
+    Ok(())
 }
