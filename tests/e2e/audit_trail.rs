@@ -391,6 +391,26 @@ async fn succeed(
                 .expect("revoke");
             id
         }
+        "UpdateUser" => {
+            let session = signed_in(stack, subject, "renamed@subject.example").await;
+            IdentityServiceClient::new(stack.gateway().await)
+                .update_user(as_user(
+                    subject,
+                    &session.access_token,
+                    identity::UpdateUserRequest {
+                        user: Some(identity::User {
+                            display_name: "Renamed".to_owned(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["display_name".to_owned()],
+                        }),
+                    },
+                ))
+                .await
+                .expect("update user");
+            session.user_id
+        }
         "ChangePassword" => {
             let session = signed_in(stack, subject, "rekey@subject.example").await;
             IdentityServiceClient::new(stack.gateway().await)
@@ -491,7 +511,7 @@ fn expected_actions(method: &str, own: &str) -> Vec<String> {
         "AcceptInvitation" => &joined[..1],
         "Login" | "UpdateMembership" | "RemoveMembership" => &joined,
         "EnrollTotp" | "RefreshToken" | "Logout" => &signed_in,
-        "ChangePassword" => &signed_in,
+        "ChangePassword" | "UpdateUser" => &signed_in,
         "DisableTotp" | "RegenerateRecoveryCodes" => &[
             "identity.invitation.create",
             "identity.invitation.accept",
@@ -679,6 +699,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
                     | "identity.session.logout"
                     | "identity.sso.complete"
                     | "identity.password.change"
+                    | "identity.user.update"
                     | "identity.totp.disable"
                     | "identity.recovery_codes.regenerate"
             );
@@ -709,7 +730,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
         }
     }
     assert_eq!(
-        succeeded, 29,
+        succeeded, 30,
         "every implemented mutating method was exercised"
     );
 }

@@ -869,6 +869,55 @@ async fn a_member_learns_its_role_and_permissions() {
         .check_permission(as_user("whoami", &member.access_token, check("root", "")))
         .await;
     crate::assertions::assert_field_violation(unknown, "permission");
+
+    // People of the organization, by a manager (users.read); not by a member.
+    let listed = client
+        .list_users(as_user(
+            "whoami",
+            &manager.access_token,
+            identity::ListUsersRequest {
+                prefix: "mem".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list users")
+        .into_inner()
+        .users;
+    assert_eq!(
+        listed.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["mem@whoami.example"]
+    );
+    let got = client
+        .get_user(as_user(
+            "whoami",
+            &manager.access_token,
+            identity::GetUserRequest {
+                id: member.user_id.clone(),
+            },
+        ))
+        .await
+        .expect("get user")
+        .into_inner();
+    assert_eq!(got.user.expect("user").id, member.user_id);
+    let stranger = client
+        .get_user(as_user(
+            "whoami",
+            &manager.access_token,
+            identity::GetUserRequest {
+                id: uuid::Uuid::now_v7().to_string(),
+            },
+        ))
+        .await;
+    assert_code(stranger, Code::NotFound);
+    let denied = client
+        .list_users(as_user(
+            "whoami",
+            &member.access_token,
+            identity::ListUsersRequest::default(),
+        ))
+        .await;
+    assert_reason(denied, Code::PermissionDenied, "PERMISSION_DENIED");
 }
 
 #[tokio::test]

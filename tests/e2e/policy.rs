@@ -7,8 +7,6 @@ use cg_proto::billing::v1 as billing;
 use cg_proto::billing::v1::billing_service_client::BillingServiceClient;
 use cg_proto::claims::v1 as claims;
 use cg_proto::claims::v1::claims_service_client::ClaimsServiceClient;
-use cg_proto::identity::v1 as identity;
-use cg_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use cg_proto::policy::{MethodPolicy, methods};
 use cg_runtime::{GrpcServer, ServerLimits};
 use cg_testkit::TestStack;
@@ -153,10 +151,10 @@ async fn a_method_without_a_policy_is_denied() {
 async fn methods_of_later_issues_answer_unimplemented_through_the_gateway() {
     let stack = TestStack::spawn().await;
     create_enterprise(&stack, "early").await;
-    let identity = IdentityServiceClient::new(stack.gateway().await)
-        .list_users(stack.in_tenant("early", identity::ListUsersRequest::default()))
+    let claims = ClaimsServiceClient::new(stack.gateway().await)
+        .create_policy(stack.in_tenant("early", claims::CreatePolicyRequest::default()))
         .await;
-    assert_code(identity, Code::Unimplemented);
+    assert_code(claims, Code::Unimplemented);
     let billing = BillingServiceClient::new(stack.gateway().await)
         .get_price_book(stack.in_tenant("early", billing::GetPriceBookRequest::default()))
         .await;

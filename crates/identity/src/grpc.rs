@@ -200,6 +200,15 @@ fn invitation_id(raw: &str) -> Result<uuid::Uuid, FieldViolations> {
         .map_err(|_| FieldViolations::single("id", "must be an invitation id"))
 }
 
+fn user_to_wire(member: &Membership) -> pb::User {
+    pb::User {
+        id: member.user_id.to_string(),
+        email: member.email.clone(),
+        display_name: member.display_name.clone(),
+        ..Default::default()
+    }
+}
+
 fn user_id(raw: &str, field: &str) -> Result<UserId, FieldViolations> {
     raw.parse()
         .map_err(|_| FieldViolations::single(field, "must be a user id"))
@@ -696,6 +705,74 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
         let memberships = self.api.my_memberships(context_of(&request)?).await?;
         Ok(Response::new(pb::ListMyOrganizationsResponse {
             memberships: memberships.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let wanted = user_id(&request.get_ref().id, "id")?;
+        // People are visible through their membership of this organization only.
+        let member = self
+            .api
+            .list_memberships(ctx)
+            .await?
+            .into_iter()
+            .find(|m| m.user_id == wanted)
+            .ok_or_else(|| cg_status::not_found("user", wanted))?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(user_to_wire(&member)),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let prefix = request.get_ref().prefix.to_lowercase();
+        let users = self
+            .api
+            .list_memberships(ctx)
+            .await?
+            .iter()
+            .filter(|m| {
+                m.email.starts_with(&prefix) || m.display_name.to_lowercase().starts_with(&prefix)
+            })
+            .map(user_to_wire)
+            .collect();
+        Ok(Response::new(pb::ListUsersResponse {
+            users,
+            next_page_token: String::new(),
+        }))
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
+        let ctx = context_of(&request)?;
+        let req = request.get_ref();
+        let user = req
+            .user
+            .as_ref()
+            .ok_or_else(|| FieldViolations::single("user", "is required"))?;
+        let mask = req
+            .update_mask
+            .as_ref()
+            .ok_or_else(|| FieldViolations::single("update_mask", "is required"))?;
+        if mask.paths.iter().any(|p| p != "display_name") || mask.paths.is_empty() {
+            return Err(FieldViolations::single(
+                "update_mask",
+                "only `display_name` can be updated",
+            )
+            .into());
+        }
+        let member = self.api.update_own_profile(ctx, &user.display_name).await?;
+        Ok(Response::new(pb::UpdateUserResponse {
+            user: Some(user_to_wire(&member)),
         }))
     }
 

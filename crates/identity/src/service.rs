@@ -198,6 +198,11 @@ pub trait IdentityApi: Send + Sync + 'static {
         code: &str,
     ) -> Result<Vec<String>, IdentityError>;
     async fn my_memberships(&self, ctx: &TenantContext) -> Result<Vec<Membership>, IdentityError>;
+    async fn update_own_profile(
+        &self,
+        ctx: &TenantContext,
+        display_name: &str,
+    ) -> Result<Membership, IdentityError>;
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError>;
     async fn rotate_signing_key(&self, ctx: &TenantContext) -> Result<PublicJwk, IdentityError>;
     async fn list_memberships(&self, ctx: &TenantContext)
@@ -1386,6 +1391,52 @@ impl IdentityApi for PgIdentity {
             .into_iter()
             .map(Membership::try_from)
             .collect::<Result<_, _>>()?)
+    }
+
+    async fn update_own_profile(
+        &self,
+        ctx: &TenantContext,
+        display_name: &str,
+    ) -> Result<Membership, IdentityError> {
+        let tenant = tenant(ctx)?;
+        let user = ctx
+            .principal
+            .user_id()
+            .ok_or(IdentityError::PermissionDenied(
+                "only a signed-in person has a profile",
+            ))?;
+        let name = display_name.trim();
+        if name.chars().count() > 200 {
+            return Err(FieldViolations::single(
+                "user.display_name",
+                "must be at most 200 characters",
+            )
+            .into());
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        sqlx::query(
+            "UPDATE identity.users SET display_name = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+        let entry = entry_for(
+            ctx,
+            Some(tenant.org_id.0),
+            "identity.user.update",
+            ("user", &user.to_string()),
+            Outcome::Success,
+            json!({ "fields": ["display_name"] }),
+        );
+        store::append(&mut tx, &tenant.schema, entry).await?;
+        let member = membership(&mut tx, tenant.org_id, user, false)
+            .await?
+            .ok_or(IdentityError::NotFound("membership"))?;
+        tx.commit().await.map_err(DbError::from)?;
+        Ok(member)
     }
 
     async fn jwks(&self) -> Result<Vec<PublicJwk>, IdentityError> {
