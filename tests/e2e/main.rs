@@ -5,6 +5,7 @@ mod assertions;
 mod audit_retention;
 mod audit_trail;
 mod context_token;
+mod feature_gating;
 mod fixtures;
 mod identity;
 mod identity_fixtures;
