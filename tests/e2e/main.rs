@@ -14,6 +14,7 @@ mod mail;
 mod migrations;
 mod organizations;
 mod policy;
+mod rate_limits;
 mod raw_call;
 mod row_level_security;
 mod sso;

@@ -35,6 +35,7 @@ use crate::deadline;
 use crate::identity_jwks::{IdentityJwks, NoJwks};
 use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
+use crate::rate_limit::RateLimits;
 use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::tenant::{TenantHint, hint};
 
@@ -106,6 +107,7 @@ struct Inner {
     upstreams: Upstreams,
     pool: ControlPool,
     mesh_key: Arc<MeshKey>,
+    rate_limits: RateLimits,
 }
 
 /// The gateway: cheap to clone, shared by every connection.
@@ -164,6 +166,7 @@ impl Gateway {
                 upstreams,
                 pool,
                 mesh_key,
+                rate_limits: RateLimits::default(),
             }),
         }
     }
@@ -247,6 +250,14 @@ impl Gateway {
                 return Err(status);
             }
         };
+        if let Some(tenant) = &ctx.tenant {
+            self.inner.rate_limits.check(
+                tenant.org_id.0,
+                &tenant.org_code,
+                &tenant.tier,
+                policy.rate_limit_class,
+            )?;
+        }
         let channel = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
             Status::unimplemented(format!("no upstream serves {}", policy.service))
         })?;

@@ -9,8 +9,10 @@ mod forward;
 mod identity_jwks;
 mod metadata;
 mod policy;
+mod rate_limit;
 mod security_log;
 mod tenant;
 
 pub use forward::{Gateway, GatewayConfig, Upstreams};
 pub use policy::PolicyTable;
+pub use rate_limit::{Limit, Period, RateLimits, tier_quota};

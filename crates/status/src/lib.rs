@@ -24,6 +24,7 @@ pub mod reason {
     pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
     pub const TENANT_MISMATCH: &str = "TENANT_MISMATCH";
     pub const IP_NOT_ALLOWED: &str = "IP_NOT_ALLOWED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
 }
 
 /// Field violations collected while validating one request.
