@@ -1059,3 +1059,77 @@ async fn a_member_changes_the_password_and_turns_the_second_factor_off() {
         other => panic!("without a second factor the password gives tokens: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_role_change_or_removal_holds_from_the_next_call_with_an_unexpired_token() {
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "demoted").await;
+    let admin = join(
+        &stack,
+        "demoted",
+        "admin@demoted.example",
+        identity::Role::Admin,
+    )
+    .await;
+    let session = login(&stack, "demoted", "admin@demoted.example").await;
+    let invite_someone = |n: u32| {
+        as_user(
+            "demoted",
+            &session.access_token,
+            identity::CreateInvitationRequest {
+                email: format!("new{n}@demoted.example"),
+                role: identity::Role::Member.into(),
+            },
+        )
+    };
+    let mut client = identity_client(&stack).await;
+    client
+        .create_invitation(invite_someone(1))
+        .await
+        .expect("an admin invites");
+
+    client
+        .update_membership(stack.in_tenant(
+            "demoted",
+            identity::UpdateMembershipRequest {
+                membership: Some(identity::Membership {
+                    user_id: admin.clone(),
+                    role: identity::Role::Viewer.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["role".to_owned()],
+                }),
+            },
+        ))
+        .await
+        .expect("demote to viewer");
+    // The token still says admin; the membership now says viewer.
+    let refused = client.create_invitation(invite_someone(2)).await;
+    let status = assert_reason(refused, Code::PermissionDenied, "PERMISSION_DENIED");
+    let info = status
+        .get_error_details()
+        .error_info()
+        .cloned()
+        .expect("ErrorInfo");
+    assert_eq!(
+        info.metadata.get("role").map(String::as_str),
+        Some("viewer")
+    );
+
+    client
+        .remove_membership(stack.in_tenant(
+            "demoted",
+            identity::RemoveMembershipRequest { user_id: admin },
+        ))
+        .await
+        .expect("remove");
+    let removed = ClaimsServiceClient::new(stack.gateway().await)
+        .list_properties(as_user(
+            "demoted",
+            &session.access_token,
+            claims::ListPropertiesRequest::default(),
+        ))
+        .await;
+    assert_reason(removed, Code::PermissionDenied, "MEMBERSHIP_INACTIVE");
+}

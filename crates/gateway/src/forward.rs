@@ -486,7 +486,7 @@ impl Gateway {
                     ));
                 }
             },
-            (Principal::User { .. }, Some(claims)) => {
+            (Principal::User { user_id }, Some(claims)) => {
                 if claims.org != record.id.to_string() {
                     return Err(with_reason(
                         Code::PermissionDenied,
@@ -495,7 +495,19 @@ impl Gateway {
                         &[("organization", record.code.as_str())],
                     ));
                 }
-                Role::parse(&claims.role).ok_or_else(unauthenticated)?
+                // The role in the token is what it was at sign-in; the
+                // membership says what it is now.
+                security::active_role(pool, record.id, *user_id)
+                    .await
+                    .map_err(cg_status::unavailable)?
+                    .ok_or_else(|| {
+                        with_reason(
+                            Code::PermissionDenied,
+                            "this account's membership of the organization is suspended or removed",
+                            cg_identity::reason::MEMBERSHIP_INACTIVE,
+                            &[("organization", record.code.as_str())],
+                        )
+                    })?
             }
             _ => return Err(unauthenticated()),
         };

@@ -20,7 +20,7 @@ pub mod sso;
 pub mod throttle;
 pub mod tokens;
 
-pub use error::IdentityError;
+pub use error::{IdentityError, reason};
 pub use grpc::IdentityGrpc;
 pub use secrets::SecretBox;
 pub use service::{

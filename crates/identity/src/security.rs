@@ -1,7 +1,8 @@
 //! An organization's security settings: second factor required, SSO
-//! required, and the IP allow-list the gateway enforces.
+//! required, the IP allow-list the gateway enforces, and the member role it
+//! reads on every request.
 
-use cg_context::OrganizationId;
+use cg_context::{OrganizationId, Role, UserId};
 use cg_db::{ControlPool, DbError};
 use cg_status::FieldViolations;
 use chrono::{DateTime, Utc};
@@ -114,4 +115,24 @@ pub async fn allowlist_of(
     // Entries were validated when stored; one that no longer parses denies
     // rather than silently allowing everyone.
     Ok(AllowList::parse(&entries.unwrap_or_default()).unwrap_or_else(|_| AllowList::deny_all()))
+}
+
+/// The member's current role in the organization, or `None` when the
+/// membership is not active. The gateway asks on every request, so a role
+/// change or a removal holds from the next call, not when a token expires.
+pub async fn active_role(
+    pool: &ControlPool,
+    organization: OrganizationId,
+    user: UserId,
+) -> Result<Option<Role>, DbError> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM identity.memberships \
+         WHERE organization_id = $1 AND user_id = $2 AND status = 'active'",
+    )
+    .bind(organization.0)
+    .bind(user.0)
+    .fetch_optional(pool)
+    .await?;
+    // The column's CHECK admits only known roles; anything else denies.
+    Ok(role.and_then(|r| Role::parse(&r)))
 }
