@@ -1,17 +1,21 @@
 //! A deployment as `deploy/` runs it: each service and the gateway as its
-//! own `claimguardian serve` process, sharing one database and mesh key.
+//! own `claimguardian serve` process, sharing one database and mesh key; with
+//! two gateways, what one changes holds on the next call through the other.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cg_context::MeshKey;
+use cg_proto::identity::v1 as identity;
+use cg_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use cg_proto::tenancy::v1 as tenancy;
 use cg_proto::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use claimguardian::database::migrate_all;
 use claimguardian::platform::ServiceKind;
-use tonic::Request;
 use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
 
 struct Processes(Vec<Child>);
 
@@ -58,8 +62,38 @@ async fn connect_when_ready(addr: &str) -> Channel {
     }
 }
 
-#[tokio::test]
-async fn separate_service_and_gateway_processes_serve_a_tenant() {
+/// Every service and `gateways` gateways, each its own process.
+struct Deployment {
+    gateway_addrs: Vec<String>,
+    service_urls: Vec<(ServiceKind, String)>,
+    operator_key: String,
+    children: Processes,
+    _database: cg_testkit::TestDatabase,
+    _key_dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    fn operator<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.operator_key)
+                .parse()
+                .expect("ascii"),
+        );
+        request
+    }
+
+    fn in_tenant<T>(&self, code: &str, message: T) -> Request<T> {
+        let mut request = self.operator(message);
+        request
+            .metadata_mut()
+            .insert("x-tenant", code.parse().expect("ascii"));
+        request
+    }
+}
+
+async fn deploy(gateways: usize) -> Deployment {
     let database = cg_testkit::test_database().await;
     migrate_all(&database.url, &mut ()).await.expect("migrate");
     let pool = cg_db::connect_control(&database.url, 1)
@@ -97,55 +131,74 @@ async fn separate_service_and_gateway_processes_serve_a_tenant() {
             format!("http://{listen}"),
         ));
     }
-    let gateway_addr = format!("127.0.0.1:{}", free_port());
-    gateway_env.push(("CG_LISTEN".to_owned(), gateway_addr.clone()));
-    children.0.push(serve(&["gateway"], &gateway_env));
+    let mut service_urls = Vec::new();
+    for kind in ServiceKind::ALL {
+        let name = format!("CG_{}_URL", kind.name().to_uppercase());
+        if let Some((_, url)) = gateway_env.iter().find(|(k, _)| *k == name) {
+            service_urls.push((kind, url.clone()));
+        }
+    }
+    let mut gateway_addrs = Vec::new();
+    for _ in 0..gateways {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = gateway_env.clone();
+        env.push(("CG_LISTEN".to_owned(), addr.clone()));
+        children.0.push(serve(&["gateway"], &env));
+        gateway_addrs.push(addr);
+    }
+    Deployment {
+        gateway_addrs,
+        service_urls,
+        operator_key: key,
+        children,
+        _database: database,
+        _key_dir: key_dir,
+    }
+}
 
-    let mut client = TenancyServiceClient::new(connect_when_ready(&gateway_addr).await);
-    let mut request = Request::new(tenancy::CreateOrganizationRequest {
-        code: "deployed".to_owned(),
+/// Creates a Standard organization, retrying while services still start.
+async fn create_organization(
+    deployment: &Deployment,
+    client: &mut TenancyServiceClient<Channel>,
+    code: &str,
+) -> tenancy::Organization {
+    let request = tenancy::CreateOrganizationRequest {
+        code: code.to_owned(),
         display_name: "Deployed Mutual".to_owned(),
         primary_contact_email: "ops@deployed.example".to_owned(),
         tier: "standard".to_owned(),
         allowed_states: vec!["FL".to_owned()],
         primary_state: "FL".to_owned(),
         ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {key}").parse().expect("ascii"),
-    );
-    // Services may still be starting: retry while they answer UNAVAILABLE.
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let created = loop {
+    loop {
         match client
-            .create_organization(Request::from_parts(
-                request.metadata().clone(),
-                Default::default(),
-                request.get_ref().clone(),
-            ))
+            .create_organization(deployment.operator(request.clone()))
             .await
         {
-            Ok(response) => break response.into_inner().organization.expect("organization"),
-            Err(status)
-                if status.code() == tonic::Code::Unavailable && Instant::now() < deadline =>
-            {
+            Ok(response) => return response.into_inner().organization.expect("organization"),
+            Err(status) if status.code() == Code::Unavailable && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(status) => panic!("create through separate processes: {status:?}"),
         }
-    };
+    }
+}
+
+#[tokio::test]
+async fn separate_service_and_gateway_processes_serve_a_tenant() {
+    let mut deployment = deploy(1).await;
+    let mut client =
+        TenancyServiceClient::new(connect_when_ready(&deployment.gateway_addrs[0]).await);
+    let created = create_organization(&deployment, &mut client, "deployed").await;
     assert_eq!(created.schema_name, "org_deployed");
 
     // Every service process is up, the audit service with its signing key.
-    for kind in ServiceKind::ALL {
-        let addr = gateway_env
-            .iter()
-            .find(|(k, _)| *k == format!("CG_{}_URL", kind.name().to_uppercase()))
-            .map(|(_, v)| v.trim_start_matches("http://").to_owned())
-            .expect("address");
+    for (kind, url) in &deployment.service_urls {
+        let addr = url.trim_start_matches("http://");
         let mut health =
-            tonic_health::pb::health_client::HealthClient::new(connect_when_ready(&addr).await);
+            tonic_health::pb::health_client::HealthClient::new(connect_when_ready(addr).await);
         let status = health
             .check(tonic_health::pb::HealthCheckRequest {
                 service: kind.grpc_name().to_owned(),
@@ -161,10 +214,190 @@ async fn separate_service_and_gateway_processes_serve_a_tenant() {
             kind.name()
         );
     }
-    for child in &mut children.0 {
+    assert_eq!(deployment.service_urls.len(), ServiceKind::ALL.len());
+    for child in &mut deployment.children.0 {
         assert!(
             child.try_wait().expect("wait").is_none(),
             "a server process exited early"
         );
+    }
+}
+
+fn reason_of(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_suspension_a_role_change_and_an_allow_list_made_through_one_gateway_hold_on_the_next_call_through_another()
+ {
+    let deployment = deploy(2).await;
+    let mut first =
+        TenancyServiceClient::new(connect_when_ready(&deployment.gateway_addrs[0]).await);
+    let mut second =
+        TenancyServiceClient::new(connect_when_ready(&deployment.gateway_addrs[1]).await);
+    create_organization(&deployment, &mut first, "shared").await;
+    let get = || deployment.in_tenant("shared", tenancy::GetOrganizationRequest {});
+    second
+        .get_organization(get())
+        .await
+        .expect("the second gateway serves the organization");
+
+    first
+        .suspend_organization(deployment.operator(tenancy::SuspendOrganizationRequest {
+            code: "shared".to_owned(),
+            reason: "unpaid invoices".to_owned(),
+        }))
+        .await
+        .expect("suspend through the first gateway");
+    let refused = second
+        .get_organization(get())
+        .await
+        .expect_err("suspended on the next call through the second gateway");
+    assert_eq!(
+        (refused.code(), reason_of(&refused).as_str()),
+        (Code::FailedPrecondition, "ORGANIZATION_SUSPENDED")
+    );
+
+    first
+        .reactivate_organization(deployment.operator(tenancy::ReactivateOrganizationRequest {
+            code: "shared".to_owned(),
+        }))
+        .await
+        .expect("reactivate");
+    second
+        .get_organization(get())
+        .await
+        .expect("active again on the next call");
+
+    // A member's token is checked against the membership as it is now.
+    let mut identity_first =
+        IdentityServiceClient::new(connect_when_ready(&deployment.gateway_addrs[0]).await);
+    let mut identity_second =
+        IdentityServiceClient::new(connect_when_ready(&deployment.gateway_addrs[1]).await);
+    let clerk = sign_in_new_admin(&mut identity_first, &deployment, "shared").await;
+    let invite = |email: &str| {
+        let mut request = Request::new(identity::CreateInvitationRequest {
+            email: email.to_owned(),
+            role: identity::Role::Member.into(),
+        });
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            "authorization",
+            format!("Bearer {}", clerk.access_token)
+                .parse()
+                .expect("ascii"),
+        );
+        metadata.insert("x-tenant", "shared".parse().expect("ascii"));
+        request
+    };
+    identity_second
+        .create_invitation(invite("one@shared.example"))
+        .await
+        .expect("an admin invites through the second gateway");
+    identity_first
+        .update_membership(deployment.in_tenant(
+            "shared",
+            identity::UpdateMembershipRequest {
+                membership: Some(identity::Membership {
+                    user_id: clerk.user_id.clone(),
+                    role: identity::Role::Member.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["role".to_owned()],
+                }),
+            },
+        ))
+        .await
+        .expect("demote through the first gateway");
+    let demoted = identity_second
+        .create_invitation(invite("two@shared.example"))
+        .await
+        .expect_err("a member may not invite");
+    assert_eq!(
+        (demoted.code(), reason_of(&demoted).as_str()),
+        (Code::PermissionDenied, "PERMISSION_DENIED")
+    );
+
+    identity_first
+        .update_security_settings(deployment.in_tenant(
+            "shared",
+            identity::UpdateSecuritySettingsRequest {
+                security_settings: Some(identity::SecuritySettings {
+                    ip_allowlist: vec!["203.0.113.0/24".to_owned()],
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["ip_allowlist".to_owned()],
+                }),
+            },
+        ))
+        .await
+        .expect("an allow-list without loopback");
+    let fenced = second
+        .get_organization(get())
+        .await
+        .expect_err("loopback is outside the allow-list");
+    assert_eq!(
+        (fenced.code(), reason_of(&fenced).as_str()),
+        (Code::PermissionDenied, "IP_NOT_ALLOWED")
+    );
+}
+
+struct SignedIn {
+    user_id: String,
+    access_token: String,
+}
+
+/// Invites, admits and signs in an admin of `code`.
+async fn sign_in_new_admin(
+    client: &mut IdentityServiceClient<Channel>,
+    deployment: &Deployment,
+    code: &str,
+) -> SignedIn {
+    const PASSWORD: &str = "correct horse battery staple";
+    let email = format!("admin@{code}.example");
+    let invitation = client
+        .create_invitation(deployment.in_tenant(
+            code,
+            identity::CreateInvitationRequest {
+                email: email.clone(),
+                role: identity::Role::Admin.into(),
+            },
+        ))
+        .await
+        .expect("invite")
+        .into_inner();
+    let user_id = client
+        .accept_invitation(identity::AcceptInvitationRequest {
+            token: invitation.token,
+            password: PASSWORD.to_owned(),
+            display_name: "Admin".to_owned(),
+        })
+        .await
+        .expect("accept")
+        .into_inner()
+        .user
+        .expect("user")
+        .id;
+    let login = client
+        .login(identity::LoginRequest {
+            organization_code: code.to_owned(),
+            email,
+            password: PASSWORD.to_owned(),
+        })
+        .await
+        .expect("login")
+        .into_inner();
+    match login.result {
+        Some(identity::login_response::Result::Tokens(tokens)) => SignedIn {
+            user_id,
+            access_token: tokens.access_token,
+        },
+        other => panic!("no tokens: {other:?}"),
     }
 }
