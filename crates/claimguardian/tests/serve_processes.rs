@@ -11,6 +11,7 @@ use cg_proto::identity::v1 as identity;
 use cg_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use cg_proto::tenancy::v1 as tenancy;
 use cg_proto::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use cg_testkit::with_bearer;
 use claimguardian::database::migrate_all;
 use claimguardian::platform::ServiceKind;
 use tonic::transport::Channel;
@@ -74,23 +75,21 @@ struct Deployment {
 
 impl Deployment {
     fn operator<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.operator_key)
-                .parse()
-                .expect("ascii"),
-        );
-        request
+        with_bearer(Request::new(message), &self.operator_key)
     }
 
     fn in_tenant<T>(&self, code: &str, message: T) -> Request<T> {
-        let mut request = self.operator(message);
-        request
-            .metadata_mut()
-            .insert("x-tenant", code.parse().expect("ascii"));
-        request
+        in_tenant(code, &self.operator_key, message)
     }
+}
+
+/// A request with `credential` acting within organization `code`.
+fn in_tenant<T>(code: &str, credential: &str, message: T) -> Request<T> {
+    let mut request = with_bearer(Request::new(message), credential);
+    request
+        .metadata_mut()
+        .insert("x-tenant", code.parse().expect("ascii"));
+    request
 }
 
 async fn deploy(gateways: usize) -> Deployment {
@@ -280,19 +279,14 @@ async fn a_suspension_a_role_change_and_an_allow_list_made_through_one_gateway_h
         IdentityServiceClient::new(connect_when_ready(&deployment.gateway_addrs[1]).await);
     let clerk = sign_in_new_admin(&mut identity_first, &deployment, "shared").await;
     let invite = |email: &str| {
-        let mut request = Request::new(identity::CreateInvitationRequest {
-            email: email.to_owned(),
-            role: identity::Role::Member.into(),
-        });
-        let metadata = request.metadata_mut();
-        metadata.insert(
-            "authorization",
-            format!("Bearer {}", clerk.access_token)
-                .parse()
-                .expect("ascii"),
-        );
-        metadata.insert("x-tenant", "shared".parse().expect("ascii"));
-        request
+        in_tenant(
+            "shared",
+            &clerk.access_token,
+            identity::CreateInvitationRequest {
+                email: email.to_owned(),
+                role: identity::Role::Member.into(),
+            },
+        )
     };
     identity_second
         .create_invitation(invite("one@shared.example"))
