@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cg_context::MeshKey;
+use cg_proto::claims::v1 as claims;
+use cg_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use cg_proto::identity::v1 as identity;
 use cg_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use cg_proto::tenancy::v1 as tenancy;
@@ -67,6 +69,9 @@ async fn connect_when_ready(addr: &str) -> Channel {
 struct Deployment {
     gateway_addrs: Vec<String>,
     service_urls: Vec<(ServiceKind, String)>,
+    /// Each service's environment, to start it again; its process is
+    /// `children` at the same index.
+    service_envs: Vec<Vec<(String, String)>>,
     operator_key: String,
     children: Processes,
     _database: cg_testkit::TestDatabase,
@@ -80,6 +85,26 @@ impl Deployment {
 
     fn in_tenant<T>(&self, code: &str, message: T) -> Request<T> {
         in_tenant(code, &self.operator_key, message)
+    }
+
+    fn service_index(kind: ServiceKind) -> usize {
+        ServiceKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is deployed")
+    }
+
+    /// Kills the service's process, as a crash or a lost host would.
+    fn stop_service(&mut self, kind: ServiceKind) {
+        let child = &mut self.children.0[Self::service_index(kind)];
+        child.kill().expect("kill the service");
+        child.wait().expect("reap the service");
+    }
+
+    /// Starts the service again on the same address.
+    fn restart_service(&mut self, kind: ServiceKind) {
+        let index = Self::service_index(kind);
+        self.children.0[index] = serve(&["service", kind.name()], &self.service_envs[index]);
     }
 }
 
@@ -120,11 +145,13 @@ async fn deploy(gateways: usize) -> Deployment {
     ];
     let mut children = Processes(Vec::new());
     let mut gateway_env = common.clone();
+    let mut service_envs = Vec::new();
     for kind in ServiceKind::ALL {
         let listen = format!("127.0.0.1:{}", free_port());
         let mut env = common.clone();
         env.push(("CG_LISTEN".to_owned(), listen.clone()));
         children.0.push(serve(&["service", kind.name()], &env));
+        service_envs.push(env);
         gateway_env.push((
             format!("CG_{}_URL", kind.name().to_uppercase()),
             format!("http://{listen}"),
@@ -148,6 +175,7 @@ async fn deploy(gateways: usize) -> Deployment {
     Deployment {
         gateway_addrs,
         service_urls,
+        service_envs,
         operator_key: key,
         children,
         _database: database,
@@ -394,4 +422,78 @@ async fn sign_in_new_admin(
         },
         other => panic!("no tokens: {other:?}"),
     }
+}
+
+fn list_properties(
+    deployment: &Deployment,
+    deadline: Duration,
+) -> Request<claims::ListPropertiesRequest> {
+    let mut request = deployment.in_tenant("resilient", claims::ListPropertiesRequest::default());
+    request.set_timeout(deadline);
+    request
+}
+
+#[tokio::test]
+async fn a_stopped_service_is_refused_within_the_deadline_while_the_others_answer_and_is_used_again_after_a_restart()
+ {
+    const DEADLINE: Duration = Duration::from_secs(3);
+    let mut deployment = deploy(1).await;
+    let channel = connect_when_ready(&deployment.gateway_addrs[0]).await;
+    let mut tenancy_client = TenancyServiceClient::new(channel.clone());
+    let mut claims_client = ClaimsServiceClient::new(channel.clone());
+    create_organization(&deployment, &mut tenancy_client, "resilient").await;
+    claims_client
+        .list_properties(list_properties(&deployment, DEADLINE))
+        .await
+        .expect("claims answers while it runs");
+
+    deployment.stop_service(ServiceKind::Claims);
+    for attempt in 0..5 {
+        let started = Instant::now();
+        let refused = claims_client
+            .list_properties(list_properties(&deployment, DEADLINE))
+            .await
+            .expect_err("claims is down");
+        let took = started.elapsed();
+        assert_eq!(
+            (refused.code(), reason_of(&refused).as_str()),
+            (Code::Unavailable, "UPSTREAM_UNAVAILABLE"),
+            "attempt {attempt}: {refused:?}"
+        );
+        assert!(took < DEADLINE, "attempt {attempt} took {took:?}");
+        assert!(
+            refused.get_error_details().retry_info().is_some(),
+            "the caller is told when to retry"
+        );
+        assert!(
+            !refused.message().contains("tcp") && !refused.message().contains("refused"),
+            "no transport detail leaks: {}",
+            refused.message()
+        );
+        // The other services keep answering through the same gateway.
+        tenancy_client
+            .get_organization(deployment.in_tenant("resilient", tenancy::GetOrganizationRequest {}))
+            .await
+            .expect("tenancy answers while claims is down");
+    }
+
+    deployment.restart_service(ServiceKind::Claims);
+    let back_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        match claims_client
+            .list_properties(list_properties(&deployment, DEADLINE))
+            .await
+        {
+            Ok(_) => break,
+            Err(status) if status.code() == Code::Unavailable && Instant::now() < back_by => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("claims never came back through the gateway: {status:?}"),
+        }
+    }
+    let gateway = deployment.children.0.last_mut().expect("the gateway");
+    assert!(
+        gateway.try_wait().expect("wait").is_none(),
+        "the gateway kept running throughout"
+    );
 }

@@ -2,7 +2,6 @@
 //! forward the HTTP/2 request to the owning service without decoding it,
 //! with a signed context token and a deadline.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,6 @@ use cg_tenancy::directory::{self, TenantRecord};
 use http::{HeaderValue, Request, Response};
 use tonic::body::Body;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tower::ServiceExt as _;
 
@@ -38,6 +36,7 @@ use crate::policy::PolicyTable;
 use crate::rate_limit::RateLimits;
 use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::tenant::{TenantHint, hint};
+use crate::upstream::{Health, HealthWatchers, Upstreams};
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -74,32 +73,6 @@ impl Default for GatewayConfig {
     }
 }
 
-/// Upstream channels by fully qualified service name.
-#[derive(Debug, Clone, Default)]
-pub struct Upstreams {
-    channels: HashMap<String, Channel>,
-}
-
-impl Upstreams {
-    /// Adds the service at `address` (`http://host:port`); connects lazily
-    /// and reconnects by itself.
-    pub fn add(&mut self, service: &str, address: &str) -> anyhow::Result<()> {
-        let channel = Endpoint::from_shared(address.to_owned())
-            .with_context(|| format!("upstream address {address}"))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(2))
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_lazy();
-        self.channels.insert(service.to_owned(), channel);
-        Ok(())
-    }
-
-    fn get(&self, service: &str) -> Option<Channel> {
-        self.channels.get(service).cloned()
-    }
-}
-
 struct Inner {
     tokens: AccessTokenVerifier,
     config: GatewayConfig,
@@ -108,6 +81,7 @@ struct Inner {
     pool: ControlPool,
     mesh_key: Arc<MeshKey>,
     rate_limits: RateLimits,
+    _health: HealthWatchers,
 }
 
 /// The gateway: cheap to clone, shared by every connection.
@@ -148,7 +122,7 @@ impl Gateway {
         mesh_key: Arc<MeshKey>,
     ) -> Gateway {
         let source: Arc<dyn JwksSource> = match upstreams.get(IDENTITY_SERVICE) {
-            Some(channel) => Arc::new(IdentityJwks::new(channel, mesh_key.clone())),
+            Some(identity) => Arc::new(IdentityJwks::new(identity.channel(), mesh_key.clone())),
             None => Arc::new(NoJwks),
         };
         let tokens = AccessTokenVerifier::new(
@@ -163,10 +137,11 @@ impl Gateway {
                 tokens,
                 config,
                 policies,
-                upstreams,
                 pool,
                 mesh_key,
                 rate_limits: RateLimits::default(),
+                _health: upstreams.watch_health(),
+                upstreams,
             }),
         }
     }
@@ -258,9 +233,12 @@ impl Gateway {
                 policy.rate_limit_class,
             )?;
         }
-        let channel = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
+        let upstream = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
             Status::unimplemented(format!("no upstream serves {}", policy.service))
         })?;
+        if upstream.health() == Health::Down {
+            return Err(upstream.unavailable());
+        }
 
         let timeout = match request.headers().get(deadline::GRPC_TIMEOUT) {
             Some(value) => value
@@ -287,15 +265,9 @@ impl Gateway {
             internal(&deadline::encode(timeout))?,
         );
 
-        match tokio::time::timeout(timeout, channel.oneshot(request)).await {
+        match tokio::time::timeout(timeout, upstream.channel().oneshot(request)).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(with_reason(
-                Code::Unavailable,
-                format!("{} is unavailable, retry shortly", policy.service),
-                reason::UPSTREAM_UNAVAILABLE,
-                &[("service", policy.service.as_str())],
-            ))
-            .inspect_err(
+            Ok(Err(error)) => Err(upstream.unavailable()).inspect_err(
                 |_| tracing::warn!(%error, service = %policy.service, "upstream call failed"),
             ),
             Err(_) => Err(Status::deadline_exceeded(

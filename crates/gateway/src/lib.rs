@@ -12,7 +12,9 @@ mod policy;
 mod rate_limit;
 mod security_log;
 mod tenant;
+mod upstream;
 
-pub use forward::{Gateway, GatewayConfig, Upstreams};
+pub use forward::{Gateway, GatewayConfig};
 pub use policy::PolicyTable;
 pub use rate_limit::{Limit, Period, RateLimits, tier_quota};
+pub use upstream::{Health, Upstreams};

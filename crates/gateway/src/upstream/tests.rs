@@ -1,0 +1,82 @@
+use std::time::Instant;
+
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use super::*;
+
+const SERVICE: &str = "claimguardian.test.v1.TestService";
+
+async fn health_becomes(upstream: &Upstream, expected: Health) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.health() != expected {
+        assert!(
+            Instant::now() < deadline,
+            "health stayed {:?}, expected {expected:?}",
+            upstream.health()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_service_that_reports_not_serving_is_down_until_it_serves_again() {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+
+    let mut upstreams = Upstreams::default();
+    upstreams
+        .add(SERVICE, &format!("http://{addr}"))
+        .expect("address");
+    let upstream = upstreams.get(SERVICE).expect("added").clone();
+    assert_eq!(upstream.health(), Health::Unknown, "unknown until watched");
+    let _watchers = upstreams.watch_health();
+    health_becomes(&upstream, Health::Serving).await;
+
+    reporter
+        .set_service_status(SERVICE, ServingStatus::NotServing)
+        .await;
+    health_becomes(&upstream, Health::Down).await;
+    let refusal = upstream.unavailable();
+    assert_eq!(refusal.code(), Code::Unavailable);
+    let details = refusal.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, reason::UPSTREAM_UNAVAILABLE);
+    assert_eq!(
+        info.metadata.get("service").map(String::as_str),
+        Some(SERVICE)
+    );
+    assert_eq!(
+        details.retry_info().and_then(|r| r.retry_delay),
+        Some(MAX_WATCH_BACKOFF)
+    );
+
+    reporter
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
+    health_becomes(&upstream, Health::Serving).await;
+}
+
+#[tokio::test]
+async fn a_service_that_is_not_listening_is_down() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let mut upstreams = Upstreams::default();
+    upstreams
+        .add(SERVICE, &format!("http://{addr}"))
+        .expect("address");
+    let _watchers = upstreams.watch_health();
+    health_becomes(upstreams.get(SERVICE).expect("added"), Health::Down).await;
+}
