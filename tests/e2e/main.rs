@@ -1,6 +1,7 @@
 //! End-to-end suites: every service and the gateway on loopback gRPC over a
 //! real PostgreSQL, one database per test.
 
+mod access_cache;
 mod assertions;
 mod audit_retention;
 mod audit_trail;

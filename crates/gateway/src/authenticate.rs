@@ -1,6 +1,8 @@
 //! Who is calling: the bearer credential of the request, verified —
 //! an operator API key, or an access token issued by identity.
 
+use std::sync::Arc;
+
 use cg_context::Principal;
 use cg_db::ControlPool;
 use cg_identity::api_keys::{self, ApiKey};
@@ -9,6 +11,7 @@ use cg_identity::tokens::claims::AccessClaims;
 use http::HeaderMap;
 use tonic::Status;
 
+use crate::access_cache::AccessCache;
 use crate::access_token::AccessTokenVerifier;
 use crate::metadata::AUTHORIZATION;
 
@@ -30,7 +33,7 @@ pub struct Caller {
     /// The claims of the caller's access token, when it used one.
     pub token: Option<AccessClaims>,
     /// The service-account key the caller used, when it used one.
-    pub api_key: Option<ApiKey>,
+    pub api_key: Option<Arc<ApiKey>>,
 }
 
 /// Credentials longer than this are refused unread.
@@ -41,6 +44,7 @@ const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 pub async fn authenticate(
     headers: &HeaderMap,
     pool: &ControlPool,
+    cache: &AccessCache,
     tokens: &AccessTokenVerifier,
 ) -> Result<Caller, AuthError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
@@ -60,7 +64,7 @@ pub async fn authenticate(
         .ok_or(AuthError::Invalid)?
         .trim();
     if operator_keys::looks_like_operator_key(credential) {
-        return match operator_keys::verify(pool, credential).await {
+        return match cache.operator_key(pool, credential).await {
             Ok(Some(key_id)) => Ok(Caller {
                 principal: Principal::Operator { key_id },
                 token: None,
@@ -71,7 +75,7 @@ pub async fn authenticate(
         };
     }
     if api_keys::looks_like_api_key(credential) {
-        return match api_keys::verify(pool, credential).await {
+        return match cache.api_key(pool, credential).await {
             Ok(Some(key)) => Ok(Caller {
                 principal: Principal::ApiKey { key_id: key.id },
                 token: None,

@@ -12,7 +12,6 @@ use cg_context::{
 };
 use cg_db::ControlPool;
 use cg_identity::allowlist::TrustedProxies;
-use cg_identity::security;
 use cg_proto::access::v1::Scope;
 use cg_proto::policy::MethodPolicy;
 use cg_status::{reason, with_reason};
@@ -26,8 +25,10 @@ use tower::ServiceExt as _;
 /// The identity service, whose JWKS verifies access tokens.
 const IDENTITY_SERVICE: &str = "claimguardian.identity.v1.IdentityService";
 
+use crate::access_cache::{self, AccessCache, CacheStats};
 use crate::access_token::{AccessTokenVerifier, JwksSource, VerifierConfig};
 use crate::authenticate::{AuthError, Caller, authenticate};
+use crate::background::BackgroundTasks;
 use crate::client::client_info;
 use crate::deadline;
 use crate::identity_jwks::{IdentityJwks, NoJwks};
@@ -36,7 +37,7 @@ use crate::policy::PolicyTable;
 use crate::rate_limit::RateLimits;
 use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::tenant::{TenantHint, hint};
-use crate::upstream::{Health, HealthWatchers, Upstreams};
+use crate::upstream::{Health, Upstreams};
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -81,7 +82,8 @@ struct Inner {
     pool: ControlPool,
     mesh_key: Arc<MeshKey>,
     rate_limits: RateLimits,
-    _health: HealthWatchers,
+    cache: Arc<AccessCache>,
+    _tasks: BackgroundTasks,
 }
 
 /// The gateway: cheap to clone, shared by every connection.
@@ -132,6 +134,10 @@ impl Gateway {
                 ..VerifierConfig::new(config.token_issuer.clone())
             },
         );
+        let cache = Arc::new(AccessCache::default());
+        let mut tasks = BackgroundTasks::default();
+        upstreams.watch_health(&mut tasks);
+        tasks.spawn(access_cache::follow(pool.clone(), cache.clone()));
         Gateway {
             inner: Arc::new(Inner {
                 tokens,
@@ -140,10 +146,21 @@ impl Gateway {
                 pool,
                 mesh_key,
                 rate_limits: RateLimits::default(),
-                _health: upstreams.watch_health(),
+                cache,
+                _tasks: tasks,
                 upstreams,
             }),
         }
+    }
+
+    /// How the gateway's access caches have been used.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Whether the gateway hears access changes (and so uses its caches).
+    pub fn caches_live(&self) -> bool {
+        self.inner.cache.is_live()
     }
 
     /// Routes where every path not served locally (health, reflection) is forwarded.
@@ -285,18 +302,23 @@ impl Gateway {
         client: ClientInfo,
         attempt: &mut Attempt,
     ) -> Result<TenantContext, Status> {
-        let caller = authenticate(headers, &self.inner.pool, &self.inner.tokens)
-            .await
-            .map_err(|error| match error {
-                AuthError::Invalid => with_reason(
-                    Code::Unauthenticated,
-                    "invalid credentials",
-                    reason::UNAUTHENTICATED,
-                    &[],
-                ),
-                AuthError::Token(status) => status,
-                AuthError::Unavailable(cause) => cg_status::unavailable(cause),
-            })?;
+        let caller = authenticate(
+            headers,
+            &self.inner.pool,
+            &self.inner.cache,
+            &self.inner.tokens,
+        )
+        .await
+        .map_err(|error| match error {
+            AuthError::Invalid => with_reason(
+                Code::Unauthenticated,
+                "invalid credentials",
+                reason::UNAUTHENTICATED,
+                &[],
+            ),
+            AuthError::Token(status) => status,
+            AuthError::Unavailable(cause) => cg_status::unavailable(cause),
+        })?;
         let principal = caller.principal.clone();
         attempt.principal = principal.clone();
         let hint = hint(headers, uri, &self.inner.config.base_domain);
@@ -387,24 +409,25 @@ impl Gateway {
         attempt: &mut Attempt,
     ) -> Result<Tenant, Status> {
         let pool = &self.inner.pool;
+        let cache = &self.inner.cache;
         let (record, named) = match hint {
-            TenantHint::Code(code) => (directory::by_code(pool, &code).await, code),
-            TenantHint::Domain(domain) => {
-                (directory::by_verified_domain(pool, &domain).await, domain)
-            }
+            TenantHint::Code(code) => (cache.tenant_by_code(pool, &code).await, code),
+            TenantHint::Domain(domain) => (cache.tenant_by_domain(pool, &domain).await, domain),
             TenantHint::None => return Err(cg_status::internal("tenant lookup without a hint")),
         };
-        let record: TenantRecord = record.map_err(cg_status::unavailable)?.ok_or_else(|| {
-            with_reason(
-                Code::NotFound,
-                format!("organization `{named}` not found"),
-                reason::TENANT_NOT_FOUND,
-                &[("organization", named.as_str())],
-            )
-        })?;
-        attempt.tenant = Some(record.clone());
+        let record: Arc<TenantRecord> =
+            record.map_err(cg_status::unavailable)?.ok_or_else(|| {
+                with_reason(
+                    Code::NotFound,
+                    format!("organization `{named}` not found"),
+                    reason::TENANT_NOT_FOUND,
+                    &[("organization", named.as_str())],
+                )
+            })?;
+        attempt.tenant = Some(TenantRecord::clone(&record));
         // The allow-list comes before anything else about the organization.
-        let allowlist = security::allowlist_of(pool, record.id)
+        let allowlist = cache
+            .allowlist(pool, record.id)
             .await
             .map_err(cg_status::unavailable)?;
         let client_ip = client.ip.parse::<std::net::IpAddr>().ok();
@@ -469,7 +492,8 @@ impl Gateway {
                 }
                 // The role in the token is what it was at sign-in; the
                 // membership says what it is now.
-                security::active_role(pool, record.id, *user_id)
+                cache
+                    .active_role(pool, record.id, *user_id)
                     .await
                     .map_err(cg_status::unavailable)?
                     .ok_or_else(|| {
@@ -486,10 +510,10 @@ impl Gateway {
         tracing::Span::current().record("org", record.code.as_str());
         Ok(Tenant {
             org_id: record.id,
-            org_code: record.code,
-            schema: record.schema,
-            tier: record.tier,
-            allowed_states: record.allowed_states,
+            org_code: record.code.clone(),
+            schema: record.schema.clone(),
+            tier: record.tier.clone(),
+            allowed_states: record.allowed_states.clone(),
             role,
         })
     }

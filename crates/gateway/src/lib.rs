@@ -1,8 +1,10 @@
 //! The gRPC gateway: tenant resolution, authentication, policy and forwarding without decoding.
 #![forbid(unsafe_code)]
 
+pub mod access_cache;
 pub mod access_token;
 mod authenticate;
+mod background;
 mod client;
 mod deadline;
 mod forward;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cg_status::{ERROR_DOMAIN, reason};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::background::BackgroundTasks;
 use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -158,26 +160,10 @@ impl Upstreams {
         self.services.get(service)
     }
 
-    /// Starts following every service's health; the watchers stop when the
-    /// returned guard is dropped.
-    pub fn watch_health(&self) -> HealthWatchers {
-        HealthWatchers(
-            self.services
-                .values()
-                .map(|upstream| tokio::spawn(upstream.clone().watch()))
-                .collect(),
-        )
-    }
-}
-
-/// The running health watchers; aborted on drop.
-#[derive(Debug)]
-pub struct HealthWatchers(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for HealthWatchers {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
+    /// Follows every service's health for as long as `tasks` lives.
+    pub fn watch_health(&self, tasks: &mut BackgroundTasks) {
+        for upstream in self.services.values() {
+            tasks.spawn(upstream.clone().watch());
         }
     }
 }

@@ -41,7 +41,8 @@ async fn a_service_that_reports_not_serving_is_down_until_it_serves_again() {
         .expect("address");
     let upstream = upstreams.get(SERVICE).expect("added").clone();
     assert_eq!(upstream.health(), Health::Unknown, "unknown until watched");
-    let _watchers = upstreams.watch_health();
+    let mut watchers = BackgroundTasks::default();
+    upstreams.watch_health(&mut watchers);
     health_becomes(&upstream, Health::Serving).await;
 
     reporter
@@ -77,6 +78,7 @@ async fn a_service_that_is_not_listening_is_down() {
     upstreams
         .add(SERVICE, &format!("http://{addr}"))
         .expect("address");
-    let _watchers = upstreams.watch_health();
+    let mut watchers = BackgroundTasks::default();
+    upstreams.watch_health(&mut watchers);
     health_becomes(upstreams.get(SERVICE).expect("added"), Health::Down).await;
 }
