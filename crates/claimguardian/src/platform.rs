@@ -145,15 +145,17 @@ impl ServiceDeps {
     }
 }
 
-/// The routes of one domain service, behind the context interceptor.
+/// The routes of one domain service, behind the context interceptor; no
+/// message in or out is larger than the server limit.
 pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> anyhow::Result<Routes> {
     let interceptor = ContextInterceptor::new(deps.mesh_key.clone());
     let limit = ServerLimits::default().max_message_bytes;
     match kind {
         ServiceKind::Tenancy => {
             let api = Arc::new(PgTenancy::new(deps.control.clone()));
-            let server =
-                TenancyServiceServer::new(TenancyGrpc::new(api)).max_decoding_message_size(limit);
+            let server = TenancyServiceServer::new(TenancyGrpc::new(api))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
             Ok(Routes::new(
                 tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
@@ -167,14 +169,17 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> anyhow::Result<R
                 )
                 .context("build the identity service")?,
             );
-            let server =
-                IdentityServiceServer::new(IdentityGrpc::new(api)).max_decoding_message_size(limit);
+            let server = IdentityServiceServer::new(IdentityGrpc::new(api))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
             Ok(Routes::new(
                 tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Billing => {
-            let server = BillingServiceServer::new(BillingGrpc).max_decoding_message_size(limit);
+            let server = BillingServiceServer::new(BillingGrpc)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
             Ok(Routes::new(
                 tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
@@ -184,16 +189,18 @@ pub fn service_routes(kind: ServiceKind, deps: &ServiceDeps) -> anyhow::Result<R
                 deps.tenant.clone(),
                 deps.audit_signer.verifier(),
             ));
-            let server =
-                AuditServiceServer::new(AuditGrpc::new(api)).max_decoding_message_size(limit);
+            let server = AuditServiceServer::new(AuditGrpc::new(api))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
             Ok(Routes::new(
                 tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))
         }
         ServiceKind::Claims => {
             let api = Arc::new(PgClaims::new(deps.tenant.clone()));
-            let server =
-                ClaimsServiceServer::new(ClaimsGrpc::new(api)).max_decoding_message_size(limit);
+            let server = ClaimsServiceServer::new(ClaimsGrpc::new(api))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
             Ok(Routes::new(
                 tonic::service::interceptor::InterceptedService::new(server, interceptor),
             ))

@@ -20,7 +20,6 @@ use http::{HeaderValue, Request, Response};
 use tonic::body::Body;
 use tonic::service::Routes;
 use tonic::{Code, Status};
-use tower::ServiceExt as _;
 
 /// The identity service, whose JWKS verifies access tokens.
 const IDENTITY_SERVICE: &str = "claimguardian.identity.v1.IdentityService";
@@ -36,6 +35,7 @@ use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
 use crate::rate_limit::RateLimits;
 use crate::security_log::{Attempt, is_refusal, record_refusal};
+use crate::send::Sender;
 use crate::tenant::{TenantHint, hint};
 use crate::upstream::{Health, Upstreams};
 
@@ -58,6 +58,8 @@ pub struct GatewayConfig {
     /// `kid` triggers one); identity publishes new keys longer than this
     /// before signing with them.
     pub jwks_refresh_interval: Duration,
+    /// Largest request forwarded; larger ones get `RESOURCE_EXHAUSTED`.
+    pub max_request_bytes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +72,7 @@ impl Default for GatewayConfig {
             token_issuer: cg_identity::DEFAULT_ISSUER.to_owned(),
             trusted_proxies: TrustedProxies::default(),
             jwks_refresh_interval: Duration::from_secs(30),
+            max_request_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -83,6 +86,7 @@ struct Inner {
     mesh_key: Arc<MeshKey>,
     rate_limits: RateLimits,
     cache: Arc<AccessCache>,
+    sender: Sender,
     _tasks: BackgroundTasks,
 }
 
@@ -135,6 +139,7 @@ impl Gateway {
             },
         );
         let cache = Arc::new(AccessCache::default());
+        let sender = Sender::new(config.max_request_bytes);
         let mut tasks = BackgroundTasks::default();
         upstreams.watch_health(&mut tasks);
         tasks.spawn(access_cache::follow(pool.clone(), cache.clone()));
@@ -147,6 +152,7 @@ impl Gateway {
                 mesh_key,
                 rate_limits: RateLimits::default(),
                 cache,
+                sender,
                 _tasks: tasks,
                 upstreams,
             }),
@@ -277,20 +283,10 @@ impl Gateway {
         };
         headers.insert(CONTEXT_HEADER, internal(&token)?);
         headers.insert(REQUEST_ID_HEADER, internal(&request_id.to_string())?);
-        headers.insert(
-            deadline::GRPC_TIMEOUT,
-            internal(&deadline::encode(timeout))?,
-        );
-
-        match tokio::time::timeout(timeout, upstream.channel().oneshot(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(upstream.unavailable()).inspect_err(
-                |_| tracing::warn!(%error, service = %policy.service, "upstream call failed"),
-            ),
-            Err(_) => Err(Status::deadline_exceeded(
-                "deadline exceeded before the service answered",
-            )),
-        }
+        self.inner
+            .sender
+            .send(upstream, policy.idempotent, request, timeout)
+            .await
     }
 
     async fn authorize(

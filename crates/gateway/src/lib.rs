@@ -13,6 +13,7 @@ mod metadata;
 mod policy;
 mod rate_limit;
 mod security_log;
+mod send;
 mod tenant;
 mod upstream;
 

@@ -25,6 +25,7 @@ pub mod reason {
     pub const TENANT_MISMATCH: &str = "TENANT_MISMATCH";
     pub const IP_NOT_ALLOWED: &str = "IP_NOT_ALLOWED";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
 }
 
 /// Field violations collected while validating one request.
