@@ -11,6 +11,7 @@ mod fixtures;
 mod identity;
 mod identity_fixtures;
 mod isolation;
+mod isolation_matrix;
 mod mail;
 mod migrations;
 mod organizations;

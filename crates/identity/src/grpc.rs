@@ -763,6 +763,14 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
             .update_mask
             .as_ref()
             .ok_or_else(|| FieldViolations::single("update_mask", "is required"))?;
+        // One's own profile only: another person's id finds nothing, as
+        // GetUser would for someone outside the organization.
+        if !user.id.is_empty() {
+            let named = user_id(&user.id, "user.id")?;
+            if Some(named) != ctx.principal.user_id() {
+                return Err(cg_status::not_found("user", named));
+            }
+        }
         if mask.paths.iter().any(|p| p != "display_name") || mask.paths.is_empty() {
             return Err(FieldViolations::single(
                 "update_mask",
@@ -840,6 +848,12 @@ impl<T: IdentityApi> IdentityService for IdentityGrpc<T> {
             return Err(FieldViolations::single("update_mask", "names no field").into());
         }
         let user = user_id(&membership.user_id, "membership.user_id")?;
+        // Memberships of another organization are not found from this one.
+        let own = ctx.tenant.as_ref().map(|tenant| tenant.org_id);
+        if !membership.organization_id.is_empty() && membership.organization_id.parse().ok() != own
+        {
+            return Err(cg_status::not_found("membership of user", user));
+        }
         let updated = self.api.update_membership(ctx, user, change).await?;
         Ok(Response::new(pb::UpdateMembershipResponse {
             membership: Some(updated.into()),

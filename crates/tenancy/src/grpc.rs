@@ -186,6 +186,17 @@ impl<T: TenancyApi> TenancyService for TenancyGrpc<T> {
         request: Request<pb::UpdateOrganizationRequest>,
     ) -> Result<Response<pb::UpdateOrganizationResponse>, Status> {
         let ctx = context_of(&request)?.clone();
+        // The organization updated is always the caller's; naming another
+        // one finds nothing, exactly as reading it would.
+        let named = request
+            .get_ref()
+            .organization
+            .as_ref()
+            .map_or("", |org| org.id.as_str());
+        let own = ctx.tenant.as_ref().map(|tenant| tenant.org_id);
+        if !named.is_empty() && named.parse().ok() != own {
+            return Err(cg_status::not_found("organization", named));
+        }
         let update = OrganizationUpdate::try_from(request.into_inner())?;
         let org = self.api.update_organization(&ctx, update).await?;
         Ok(Response::new(pb::UpdateOrganizationResponse {
