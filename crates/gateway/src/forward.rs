@@ -35,7 +35,7 @@ use crate::deadline;
 use crate::identity_jwks::{IdentityJwks, NoJwks};
 use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
-use crate::rate_limit::RateLimits;
+use crate::rate_limit::{RateLimitStore, RateLimits};
 use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::tenant::{TenantHint, hint};
 
@@ -58,6 +58,9 @@ pub struct GatewayConfig {
     /// `kid` triggers one); identity publishes new keys longer than this
     /// before signing with them.
     pub jwks_refresh_interval: Duration,
+    /// Where rate-limit state lives: in process (one replica) or in a
+    /// Redis every replica shares.
+    pub rate_limit_store: RateLimitStore,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +73,7 @@ impl Default for GatewayConfig {
             token_issuer: cg_identity::DEFAULT_ISSUER.to_owned(),
             trusted_proxies: TrustedProxies::default(),
             jwks_refresh_interval: Duration::from_secs(30),
+            rate_limit_store: RateLimitStore::InProcess,
         }
     }
 }
@@ -158,6 +162,7 @@ impl Gateway {
                 ..VerifierConfig::new(config.token_issuer.clone())
             },
         );
+        let rate_limits = RateLimits::new(config.rate_limit_store.clone());
         Gateway {
             inner: Arc::new(Inner {
                 tokens,
@@ -166,7 +171,7 @@ impl Gateway {
                 upstreams,
                 pool,
                 mesh_key,
-                rate_limits: RateLimits::default(),
+                rate_limits,
             }),
         }
     }
@@ -251,12 +256,15 @@ impl Gateway {
             }
         };
         if let Some(tenant) = &ctx.tenant {
-            self.inner.rate_limits.check(
-                tenant.org_id.0,
-                &tenant.org_code,
-                &tenant.tier,
-                policy.rate_limit_class,
-            )?;
+            self.inner
+                .rate_limits
+                .check(
+                    tenant.org_id.0,
+                    &tenant.org_code,
+                    &tenant.tier,
+                    policy.rate_limit_class,
+                )
+                .await?;
         }
         let channel = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
             Status::unimplemented(format!("no upstream serves {}", policy.service))

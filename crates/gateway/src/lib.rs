@@ -15,4 +15,6 @@ mod tenant;
 
 pub use forward::{Gateway, GatewayConfig, Upstreams};
 pub use policy::PolicyTable;
-pub use rate_limit::{Limit, Period, RateLimits, tier_quota};
+pub use rate_limit::{
+    Limit, Period, RateLimitStore, RateLimits, RedisStore, redis_key, tier_quota,
+};
