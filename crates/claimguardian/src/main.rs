@@ -10,7 +10,7 @@ use cg_audit::checkpoint::{CheckpointSigner, CheckpointVerifier};
 use cg_audit::export::{read_export, verify_export};
 use cg_audit::store::retention;
 use cg_context::MeshKey;
-use cg_gateway::{Gateway, GatewayConfig, Upstreams};
+use cg_gateway::{Gateway, GatewayConfig, RateLimitStore, RedisStore, Upstreams};
 use cg_identity::SecretBox;
 use cg_identity::outbox::MailConfig;
 use cg_runtime::{GrpcServer, ServerLimits};
@@ -171,6 +171,10 @@ enum ServeCommand {
         audit_url: String,
         #[arg(long, env = "CG_CLAIMS_URL")]
         claims_url: String,
+        /// Redis that every gateway replica shares for rate limits
+        /// (`redis://host:6379`); without it each gateway limits on its own.
+        #[arg(long, env = "CG_RATE_LIMIT_REDIS", hide_env_values = true)]
+        rate_limit_redis: Option<String>,
     },
 }
 
@@ -371,6 +375,7 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             billing_url,
             audit_url,
             claims_url,
+            rate_limit_redis,
         } => {
             let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
             let pool = cg_db::connect_control(&database_url, 10).await?;
@@ -384,8 +389,18 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             ] {
                 upstreams.add(kind.grpc_name(), &url)?;
             }
+            // An empty variable (as compose files pass them) means unset.
+            let rate_limit_store = match rate_limit_redis.filter(|url| !url.trim().is_empty()) {
+                Some(url) => {
+                    let store = RedisStore::connect_lazy(&url)?;
+                    tracing::info!(redis = store.address(), "rate limits shared through Redis");
+                    RateLimitStore::Redis(store)
+                }
+                None => RateLimitStore::InProcess,
+            };
             let config = GatewayConfig {
                 base_domain,
+                rate_limit_store,
                 ..GatewayConfig::default()
             };
             let gateway = Gateway::new(config, upstreams, pool, key)?;

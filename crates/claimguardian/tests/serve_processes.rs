@@ -1,12 +1,15 @@
 //! A deployment as `deploy/` runs it: each service and the gateway as its
 //! own `claimguardian serve` process, sharing one database and mesh key; with
-//! two gateways, what one changes holds on the next call through the other.
+//! two gateways, what one changes holds on the next call through the other,
+//! and a rate limit kept in one Redis holds across both.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cg_context::MeshKey;
+use cg_proto::audit::v1 as audit;
+use cg_proto::audit::v1::audit_service_client::AuditServiceClient;
 use cg_proto::claims::v1 as claims;
 use cg_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use cg_proto::identity::v1 as identity;
@@ -118,6 +121,11 @@ fn in_tenant<T>(code: &str, credential: &str, message: T) -> Request<T> {
 }
 
 async fn deploy(gateways: usize) -> Deployment {
+    deploy_with(gateways, &[]).await
+}
+
+/// Like [`deploy`], with `extra_gateway_env` added to every gateway's environment.
+async fn deploy_with(gateways: usize, extra_gateway_env: &[(&str, String)]) -> Deployment {
     let database = cg_testkit::test_database().await;
     migrate_all(&database.url, &mut ()).await.expect("migrate");
     let pool = cg_db::connect_control(&database.url, 1)
@@ -169,6 +177,11 @@ async fn deploy(gateways: usize) -> Deployment {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut env = gateway_env.clone();
         env.push(("CG_LISTEN".to_owned(), addr.clone()));
+        env.extend(
+            extra_gateway_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone())),
+        );
         children.0.push(serve(&["gateway"], &env));
         gateway_addrs.push(addr);
     }
@@ -495,5 +508,97 @@ async fn a_stopped_service_is_refused_within_the_deadline_while_the_others_answe
     assert!(
         gateway.try_wait().expect("wait").is_none(),
         "the gateway kept running throughout"
+    );
+}
+
+/// The Standard tier's export limit: 30 calls an hour, one back every two
+/// minutes, so the count below is exact however slow the machine is.
+const STANDARD_EXPORTS_PER_HOUR: usize = 30;
+
+#[tokio::test]
+async fn two_gateway_processes_sharing_one_redis_admit_exactly_the_tiers_limit_between_them() {
+    let redis = cg_testkit::TestRedis::start();
+    let deployment = deploy_with(2, &[("CG_RATE_LIMIT_REDIS", redis.url())]).await;
+    let mut organizations =
+        TenancyServiceClient::new(connect_when_ready(&deployment.gateway_addrs[0]).await);
+    let organization = create_organization(&deployment, &mut organizations, "limited").await;
+    let mut gateways = Vec::new();
+    for addr in &deployment.gateway_addrs {
+        gateways.push(AuditServiceClient::new(connect_when_ready(addr).await));
+    }
+    let verify = || deployment.in_tenant("limited", audit::VerifyAuditChainRequest::default());
+
+    // Alternating, each gateway admits ten: twenty of the thirty are spent.
+    for call in 0..20 {
+        let answer = gateways[call % 2]
+            .verify_audit_chain(verify())
+            .await
+            .unwrap_or_else(|status| {
+                panic!("call {call} through gateway {}: {status:?}", call % 2)
+            });
+        assert!(
+            answer.into_inner().ok,
+            "a fresh organization's chain verifies"
+        );
+    }
+
+    // Forty more at once through both: exactly the ten left are admitted.
+    let mut calls = tokio::task::JoinSet::new();
+    for call in 0..40 {
+        let mut gateway = gateways[call % 2].clone();
+        let request = verify();
+        calls.spawn(async move { gateway.verify_audit_chain(request).await });
+    }
+    let mut admitted = 20;
+    let mut refused = Vec::new();
+    while let Some(answer) = calls.join_next().await {
+        match answer.expect("task") {
+            Ok(_) => admitted += 1,
+            Err(status) => refused.push(status),
+        }
+    }
+    assert_eq!(admitted, STANDARD_EXPORTS_PER_HOUR);
+    assert_eq!(refused.len(), 60 - STANDARD_EXPORTS_PER_HOUR);
+    for status in &refused {
+        assert_eq!(
+            (status.code(), reason_of(status).as_str()),
+            (Code::ResourceExhausted, "RATE_LIMITED"),
+            "{status:?}"
+        );
+        let details = status.get_error_details();
+        let delay = details
+            .retry_info()
+            .and_then(|info| info.retry_delay)
+            .expect("RetryInfo");
+        assert!(
+            delay > Duration::ZERO && delay <= Duration::from_secs(120),
+            "retry delay {delay:?}"
+        );
+        let quota = details.quota_failure().expect("QuotaFailure");
+        assert_eq!(quota.violations.len(), 1);
+        assert_eq!(quota.violations[0].subject, "organization:limited:export");
+        assert_eq!(
+            quota.violations[0].description,
+            "the standard tier allows 30 export calls per hour"
+        );
+    }
+
+    // Either gateway alone would have admitted thirty: the state is in
+    // Redis, under the organization's key for the class.
+    let mut raw = redis::Client::open(redis.url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test Redis");
+    let key = format!("cg:rl:{}:export:standard", organization.id);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .expect("PTTL");
+    // Thirty calls two minutes apart: the arrival time is an hour ahead.
+    assert!(
+        (3_500_000..=3_600_000).contains(&ttl),
+        "{key} expires in {ttl} ms"
     );
 }

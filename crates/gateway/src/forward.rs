@@ -33,7 +33,7 @@ use crate::deadline;
 use crate::identity_jwks::{IdentityJwks, NoJwks};
 use crate::metadata::strip_untrusted;
 use crate::policy::PolicyTable;
-use crate::rate_limit::RateLimits;
+use crate::rate_limit::{RateLimitStore, RateLimits};
 use crate::security_log::{Attempt, is_refusal, record_refusal};
 use crate::send::Sender;
 use crate::tenant::{TenantHint, hint};
@@ -60,6 +60,9 @@ pub struct GatewayConfig {
     pub jwks_refresh_interval: Duration,
     /// Largest request forwarded; larger ones get `RESOURCE_EXHAUSTED`.
     pub max_request_bytes: usize,
+    /// Where rate-limit state lives: in process (one replica) or in a
+    /// Redis every replica shares.
+    pub rate_limit_store: RateLimitStore,
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +76,7 @@ impl Default for GatewayConfig {
             trusted_proxies: TrustedProxies::default(),
             jwks_refresh_interval: Duration::from_secs(30),
             max_request_bytes: 4 * 1024 * 1024,
+            rate_limit_store: RateLimitStore::InProcess,
         }
     }
 }
@@ -143,6 +147,7 @@ impl Gateway {
         let mut tasks = BackgroundTasks::default();
         upstreams.watch_health(&mut tasks);
         tasks.spawn(access_cache::follow(pool.clone(), cache.clone()));
+        let rate_limits = RateLimits::new(config.rate_limit_store.clone());
         Gateway {
             inner: Arc::new(Inner {
                 tokens,
@@ -150,11 +155,11 @@ impl Gateway {
                 policies,
                 pool,
                 mesh_key,
-                rate_limits: RateLimits::default(),
                 cache,
                 sender,
                 _tasks: tasks,
                 upstreams,
+                rate_limits,
             }),
         }
     }
@@ -249,12 +254,15 @@ impl Gateway {
             }
         };
         if let Some(tenant) = &ctx.tenant {
-            self.inner.rate_limits.check(
-                tenant.org_id.0,
-                &tenant.org_code,
-                &tenant.tier,
-                policy.rate_limit_class,
-            )?;
+            self.inner
+                .rate_limits
+                .check(
+                    tenant.org_id.0,
+                    &tenant.org_code,
+                    &tenant.tier,
+                    policy.rate_limit_class,
+                )
+                .await?;
         }
         let upstream = self.inner.upstreams.get(&policy.service).ok_or_else(|| {
             Status::unimplemented(format!("no upstream serves {}", policy.service))

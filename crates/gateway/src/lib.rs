@@ -19,5 +19,7 @@ mod upstream;
 
 pub use forward::{Gateway, GatewayConfig};
 pub use policy::PolicyTable;
-pub use rate_limit::{Limit, Period, RateLimits, tier_quota};
+pub use rate_limit::{
+    Limit, Period, RateLimitStore, RateLimits, RedisStore, redis_key, tier_quota,
+};
 pub use upstream::{Health, Upstreams};

@@ -1,106 +1,68 @@
-//! Per-organization rate limits by tier and route class (GCRA, in process).
+//! Per-organization rate limits by tier and route class (GCRA).
 //!
-//! Each (tier, class) pair has one keyed limiter whose keys are organization
-//! ids, so one organization's burst never spends another's allowance. The
-//! quotas are data ([`tier_quota`]); idle keys are swept periodically so the
-//! memory follows the organizations active in the last hour, not every
-//! organization ever seen.
+//! The quotas are data ([`tier_quota`]). The state lives in this process
+//! (`governor`, one replica) or in Redis shared by every replica
+//! ([`RateLimitStore::Redis`]); either way a refused call gets the same
+//! `RESOURCE_EXHAUSTED` with `RetryInfo` and `QuotaFailure`. When Redis
+//! does not answer, each replica falls back to its own in-process limiter
+//! until Redis answers again: limits stay enforced (per replica) rather
+//! than every call failing or every call being admitted.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
+mod in_process;
+mod outage;
+mod quota;
+mod redis_store;
+mod refusal;
+
 use std::time::{Duration, Instant};
 
 use cg_proto::access::v1::RateLimitClass;
-use cg_status::{ERROR_DOMAIN, reason};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use uuid::Uuid;
 
-/// How many calls a tier may make in one class, per period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub calls: u32,
-    pub period: Period,
+use in_process::InProcess;
+use outage::{Outage, Transition};
+use quota::Quotas;
+pub use quota::{Limit, Period, tier_quota};
+use redis_store::RedisGcra;
+pub use redis_store::{RedisStore, key as redis_key};
+use refusal::exhausted;
+
+/// Where the rate-limit state lives.
+#[derive(Debug, Clone, Default)]
+pub enum RateLimitStore {
+    /// In this process: right for one gateway replica; with several, each
+    /// enforces the limits on its own share of the traffic.
+    #[default]
+    InProcess,
+    /// One Redis shared by every replica, which together enforce one limit.
+    Redis(RedisStore),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Period {
-    Minute,
-    Hour,
+enum Backend {
+    InProcess(InProcess),
+    Shared {
+        redis: RedisGcra,
+        outage: Outage,
+        /// Decides while Redis does not answer.
+        fallback: InProcess,
+    },
 }
 
-impl Period {
-    fn as_str(self) -> &'static str {
-        match self {
-            Period::Minute => "minute",
-            Period::Hour => "hour",
-        }
-    }
-}
-
-/// The tiers the table knows; an unknown tier is limited as Standard.
-const TIERS: [&str; 4] = ["standard", "professional", "enterprise", "custom"];
-
-/// The limit of `class` for `tier`. AI and property routes follow the
-/// product guide; the other classes are sized so that an interactive
-/// organization of the tier's user count never meets them. Custom gets
-/// twice Enterprise until per-contract limits are stored.
-pub fn tier_quota(tier: &str, class: RateLimitClass) -> Limit {
-    use Period::{Hour, Minute};
-    let column = match tier {
-        "professional" => 1,
-        "enterprise" => 2,
-        "custom" => 3,
-        _ => 0,
-    };
-    let (calls, period) = match class {
-        RateLimitClass::Ai => ([50, 200, 1_000, 2_000], Hour),
-        RateLimitClass::Property => ([100, 500, 2_000, 4_000], Minute),
-        RateLimitClass::Read => ([600, 1_500, 6_000, 12_000], Minute),
-        RateLimitClass::Write => ([120, 300, 1_200, 2_400], Minute),
-        RateLimitClass::Auth => ([120, 300, 600, 1_200], Minute),
-        RateLimitClass::Admin => ([60, 120, 300, 600], Minute),
-        RateLimitClass::Export => ([30, 60, 240, 480], Hour),
-        // Methods without a class never reach the limiter (no policy).
-        RateLimitClass::Unspecified => ([1, 1, 1, 1], Minute),
-    };
-    Limit {
-        calls: calls[column],
-        period,
-    }
-}
-
-const CLASSES: [RateLimitClass; 7] = [
-    RateLimitClass::Read,
-    RateLimitClass::Write,
-    RateLimitClass::Property,
-    RateLimitClass::Ai,
-    RateLimitClass::Auth,
-    RateLimitClass::Admin,
-    RateLimitClass::Export,
-];
-
-/// How often idle organizations are dropped from the limiters.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-struct Bucket {
-    limit: Limit,
-    limiter: DefaultKeyedRateLimiter<Uuid>,
-}
-
-/// Every (tier, class) limiter of one gateway process.
+/// Every (tier, class) limit of one gateway process.
 pub struct RateLimits {
-    buckets: HashMap<(&'static str, RateLimitClass), Bucket>,
-    clock: DefaultClock,
-    last_sweep: Mutex<Instant>,
+    quotas: Quotas,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let store = match &self.backend {
+            Backend::InProcess(_) => "in process",
+            Backend::Shared { redis, .. } => redis.address(),
+        };
         f.debug_struct("RateLimits")
+            .field("store", &store)
             .field("tracked_keys", &self.tracked_keys())
             .finish()
     }
@@ -113,120 +75,116 @@ impl Default for RateLimits {
 }
 
 impl RateLimits {
-    /// Limiters built from `table`, e.g. [`tier_quota`].
+    /// The [`tier_quota`] limits, kept in `store`.
+    pub fn new(store: RateLimitStore) -> RateLimits {
+        Self::with_store_and_table(store, tier_quota)
+    }
+
+    /// In-process limiters built from `table`, e.g. [`tier_quota`].
     pub fn with_table(table: impl Fn(&str, RateLimitClass) -> Limit) -> RateLimits {
-        let clock = DefaultClock::default();
-        let mut buckets = HashMap::new();
-        for tier in TIERS {
-            for class in CLASSES {
-                let limit = table(tier, class);
-                let calls = NonZeroU32::new(limit.calls).unwrap_or(NonZeroU32::MIN);
-                let quota = match limit.period {
-                    Period::Minute => Quota::per_minute(calls),
-                    Period::Hour => Quota::per_hour(calls),
-                };
-                let limiter = RateLimiter::dashmap_with_clock(quota, clock.clone());
-                buckets.insert((tier, class), Bucket { limit, limiter });
-            }
-        }
-        RateLimits {
-            buckets,
-            clock,
-            last_sweep: Mutex::new(Instant::now()),
-        }
+        Self::with_store_and_table(RateLimitStore::InProcess, table)
+    }
+
+    /// Limits from `table`, kept in `store`.
+    pub fn with_store_and_table(
+        store: RateLimitStore,
+        table: impl Fn(&str, RateLimitClass) -> Limit,
+    ) -> RateLimits {
+        let quotas = Quotas::from_table(table);
+        let local = InProcess::new(&quotas);
+        let backend = match store {
+            RateLimitStore::InProcess => Backend::InProcess(local),
+            RateLimitStore::Redis(store) => Backend::Shared {
+                redis: RedisGcra::new(store),
+                outage: Outage::new(),
+                fallback: local,
+            },
+        };
+        RateLimits { quotas, backend }
     }
 
     /// Admits one call of `organization` (on `tier`) in `class`, or refuses
     /// it with `RESOURCE_EXHAUSTED`, the wait in `RetryInfo` and the limit in
     /// `QuotaFailure`.
-    pub fn check(
+    pub async fn check(
         &self,
         organization: Uuid,
         org_code: &str,
         tier: &str,
         class: RateLimitClass,
     ) -> Result<(), Status> {
-        self.sweep_if_due();
-        let tier_key = TIERS.iter().find(|t| **t == tier).unwrap_or(&TIERS[0]);
-        let Some(bucket) = self.buckets.get(&(*tier_key, class)) else {
+        let Some((tier_key, limit)) = self.quotas.get(tier, class) else {
             return Ok(());
         };
-        let Err(not_until) = bucket.limiter.check_key(&organization) else {
-            return Ok(());
+        let decision = match &self.backend {
+            Backend::InProcess(local) => local.check(organization, tier_key, class),
+            Backend::Shared {
+                redis,
+                outage,
+                fallback,
+            } => match ask_redis(redis, outage, organization, tier_key, class, limit).await {
+                Some(decision) => decision,
+                None => fallback.check(organization, tier_key, class),
+            },
         };
-        let wait = not_until.wait_time_from(self.clock.now());
-        Err(exhausted(org_code, tier, class, bucket.limit, wait))
+        decision.map_err(|wait| exhausted(org_code, tier, class, limit, wait))
     }
 
-    /// Organizations currently holding limiter state, over all buckets.
+    /// Organizations holding state in this process, over all limiters
+    /// (with Redis, those the fallback limiter saw during outages).
     pub fn tracked_keys(&self) -> usize {
-        self.buckets.values().map(|b| b.limiter.len()).sum()
+        self.local().tracked_keys()
     }
 
-    /// Drops the state of organizations whose allowance is full again.
+    /// Drops the in-process state of organizations whose allowance is full
+    /// again (Redis expires its keys by itself).
     pub fn sweep(&self) {
-        for bucket in self.buckets.values() {
-            bucket.limiter.retain_recent();
-            bucket.limiter.shrink_to_fit();
-        }
+        self.local().sweep();
     }
 
-    fn sweep_if_due(&self) {
-        let Ok(mut last) = self.last_sweep.try_lock() else {
-            return;
-        };
-        if last.elapsed() >= SWEEP_INTERVAL {
-            *last = Instant::now();
-            drop(last);
-            self.sweep();
+    fn local(&self) -> &InProcess {
+        match &self.backend {
+            Backend::InProcess(local) => local,
+            Backend::Shared { fallback, .. } => fallback,
         }
     }
 }
 
-fn class_name(class: RateLimitClass) -> &'static str {
-    class
-        .as_str_name()
-        .strip_prefix("RATE_LIMIT_CLASS_")
-        .unwrap_or("UNSPECIFIED")
-}
-
-fn exhausted(
-    org_code: &str,
+/// Redis's decision, or `None` when it is not asked (during an outage,
+/// between probes) or does not answer. Logs when an outage starts and ends.
+async fn ask_redis(
+    redis: &RedisGcra,
+    outage: &Outage,
+    organization: Uuid,
     tier: &str,
     class: RateLimitClass,
     limit: Limit,
-    wait: Duration,
-) -> Status {
-    let class = class_name(class).to_ascii_lowercase();
-    let per = limit.period.as_str();
-    let description = format!(
-        "the {tier} tier allows {} {class} calls per {per}",
-        limit.calls
-    );
-    let mut details = ErrorDetails::with_error_info(
-        reason::RATE_LIMITED,
-        ERROR_DOMAIN,
-        [
-            ("organization".to_owned(), org_code.to_owned()),
-            ("route_class".to_owned(), class.clone()),
-            ("limit".to_owned(), limit.calls.to_string()),
-            ("period".to_owned(), per.to_owned()),
-        ],
-    );
-    // Round up: retrying after a truncated wait would be refused again.
-    let millis = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
-    let wait = Duration::from_millis(millis.max(1));
-    details.set_retry_info(Some(wait));
-    details.add_quota_failure_violation(format!("organization:{org_code}:{class}"), description);
-    Status::with_error_details(
-        Code::ResourceExhausted,
-        format!(
-            "rate limit of {} {class} calls per {per} reached; retry in {} ms",
-            limit.calls,
-            wait.as_millis()
-        ),
-        details,
-    )
+) -> Option<Result<(), Duration>> {
+    if !outage.should_try(Instant::now()) {
+        return None;
+    }
+    match redis.check(organization, tier, class, limit).await {
+        Ok(decision) => {
+            if outage.succeeded() == Transition::CameBack {
+                tracing::info!(
+                    redis = redis.address(),
+                    "rate-limit Redis answers again; replicas share the limits again"
+                );
+            }
+            Some(decision)
+        }
+        Err(error) => {
+            if outage.failed(Instant::now()) == Transition::WentDown {
+                tracing::warn!(
+                    redis = redis.address(),
+                    %error,
+                    "rate-limit Redis does not answer; each replica enforces the limits on its \
+                     own traffic until it does"
+                );
+            }
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -42,20 +42,22 @@ fn the_guide_limits_ai_routes_per_hour_and_property_routes_per_minute() {
     );
 }
 
-#[test]
-fn a_standard_organization_gets_exactly_its_property_limit_then_retry_info_and_the_quota() {
+#[tokio::test]
+async fn a_standard_organization_gets_exactly_its_property_limit_then_retry_info_and_the_quota() {
     let limits = RateLimits::default();
     let org = Uuid::now_v7();
     for call in 1..=100 {
         assert!(
             limits
                 .check(org, "acme", "standard", RateLimitClass::Property)
+                .await
                 .is_ok(),
             "call {call} of 100 was refused"
         );
     }
     let refused = limits
         .check(org, "acme", "standard", RateLimitClass::Property)
+        .await
         .expect_err("the 101st call in the minute must be refused");
     assert_eq!(refused.code(), Code::ResourceExhausted);
     let details = refused.get_error_details();
@@ -82,38 +84,44 @@ fn a_standard_organization_gets_exactly_its_property_limit_then_retry_info_and_t
     );
 }
 
-#[test]
-fn one_organization_at_its_limit_leaves_other_organizations_and_classes_alone() {
+#[tokio::test]
+async fn one_organization_at_its_limit_leaves_other_organizations_and_classes_alone() {
     let limits = RateLimits::default();
     let busy = Uuid::now_v7();
     let quiet = Uuid::now_v7();
     for _ in 0..50 {
         limits
             .check(busy, "busy", "standard", RateLimitClass::Ai)
+            .await
             .expect("within the hourly AI limit");
     }
-    let refused = limits.check(busy, "busy", "standard", RateLimitClass::Ai);
+    let refused = limits
+        .check(busy, "busy", "standard", RateLimitClass::Ai)
+        .await;
     assert_eq!(refused.map_err(|s| s.code()), Err(Code::ResourceExhausted));
     assert!(
         limits
             .check(quiet, "quiet", "standard", RateLimitClass::Ai)
+            .await
             .is_ok()
     );
     assert!(
         limits
             .check(busy, "busy", "standard", RateLimitClass::Read)
+            .await
             .is_ok()
     );
     // The same organization upgraded draws on the Professional allowance.
     assert!(
         limits
             .check(busy, "busy", "professional", RateLimitClass::Ai)
+            .await
             .is_ok()
     );
 }
 
-#[test]
-fn limiter_state_of_ten_thousand_idle_organizations_is_swept_away() {
+#[tokio::test]
+async fn limiter_state_of_ten_thousand_idle_organizations_is_swept_away() {
     // 60,000 a minute replenishes a call every millisecond, so a key is idle
     // (its allowance full again) a few milliseconds after its one call.
     let limits = RateLimits::with_table(|_, _| Limit {
@@ -123,6 +131,7 @@ fn limiter_state_of_ten_thousand_idle_organizations_is_swept_away() {
     for _ in 0..10_000 {
         limits
             .check(Uuid::now_v7(), "org", "enterprise", RateLimitClass::Read)
+            .await
             .expect("admitted");
     }
     assert_eq!(limits.tracked_keys(), 10_000);
