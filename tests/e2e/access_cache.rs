@@ -108,6 +108,28 @@ async fn cached_admission_data_is_dropped_when_postgresql_says_it_changed() {
     suspended(&cache, &stack).await;
     assert_eq!(cache.stats().misses, misses + 1, "read again after a flush");
 
+    // Two replicas: once `settle` returns on one, the other has applied
+    // a change committed just before, without any waiting of its own.
+    set_status(&stack, "active").await;
+    let other = Arc::new(AccessCache::default());
+    let other_listener = tokio::spawn(access_cache::follow(stack.control.clone(), other.clone()));
+    eventually("the second replica hears changes", async || other.is_live()).await;
+    assert!(!suspended(&other, &stack).await);
+    assert!(!suspended(&other, &stack).await, "cached");
+    let before = other.stats();
+    set_status(&stack, "suspended").await;
+    cache.settle(&stack.control).await;
+    assert!(other.stats().changes > before.changes, "settled");
+    assert!(
+        suspended(&other, &stack).await,
+        "seen on the very next read"
+    );
+    other_listener.abort();
+    eventually("suspended for the first replica too", async || {
+        suspended(&cache, &stack).await
+    })
+    .await;
+
     // The feed is cut, and the organization reactivated while nobody
     // listens: the caches do not keep the suspension.
     sqlx::query(

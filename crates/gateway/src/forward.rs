@@ -23,6 +23,7 @@ use tonic::{Code, Status};
 
 /// The identity service, whose JWKS verifies access tokens.
 const IDENTITY_SERVICE: &str = "claimguardian.identity.v1.IdentityService";
+const TENANCY_SERVICE: &str = "claimguardian.tenancy.v1.TenancyService";
 
 use crate::access_cache::{self, AccessCache, CacheStats};
 use crate::access_token::{AccessTokenVerifier, JwksSource, VerifierConfig};
@@ -291,10 +292,15 @@ impl Gateway {
         };
         headers.insert(CONTEXT_HEADER, internal(&token)?);
         headers.insert(REQUEST_ID_HEADER, internal(&request_id.to_string())?);
-        self.inner
+        let response = self
+            .inner
             .sender
             .send(upstream, policy.idempotent, request, timeout)
-            .await
+            .await?;
+        if may_change_access(policy) && !is_refusal_header(&response) {
+            self.inner.cache.settle(&self.inner.pool).await;
+        }
+        Ok(response)
     }
 
     async fn authorize(
@@ -521,6 +527,21 @@ impl Gateway {
             role,
         })
     }
+}
+
+/// A write to the control plane (tenancy, identity) may change what admits
+/// calls: a suspension, a role, an allow-list, a key.
+fn may_change_access(policy: &MethodPolicy) -> bool {
+    policy.audit_action.is_some()
+        && (policy.service == TENANCY_SERVICE || policy.service == IDENTITY_SERVICE)
+}
+
+/// A trailers-only error answer: nothing was changed.
+fn is_refusal_header(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() != b"0")
 }
 
 fn unauthenticated() -> Status {

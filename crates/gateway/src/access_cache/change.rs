@@ -5,7 +5,7 @@ use cg_context::{OrganizationId, UserId};
 use uuid::Uuid;
 
 /// A change to something the gateway caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// The organization's row or its feature overrides.
     Organization(OrganizationId),
@@ -21,6 +21,11 @@ pub enum Change {
     ApiKeys,
     /// Some operator key.
     OperatorKeys,
+    /// Replica `from` asks every replica to confirm it has applied what
+    /// came before (see `settle`).
+    Barrier { from: String, id: u64 },
+    /// Replica `by` confirms barrier `id` of replica `to`.
+    Ack { to: String, id: u64, by: String },
     /// A payload this gateway does not know: it forgets everything, which
     /// is always safe.
     Unknown,
@@ -28,29 +33,33 @@ pub enum Change {
 
 impl Change {
     pub fn parse(payload: &str) -> Change {
-        let mut parts = payload.split(':');
-        let table = parts.next().unwrap_or_default();
-        let mut id = || parts.next().and_then(|part| part.parse::<Uuid>().ok());
-        let organization = |id: Option<Uuid>| id.map(OrganizationId);
-        match table {
-            "tenancy.organizations" | "tenancy.feature_overrides" => {
-                organization(id()).map_or(Change::Unknown, Change::Organization)
+        let parts: Vec<&str> = payload.split(':').collect();
+        let uuid = |i: usize| parts.get(i).and_then(|part| part.parse::<Uuid>().ok());
+        let organization = || uuid(1).map(OrganizationId);
+        let text = |i: usize| parts.get(i).map(|part| (*part).to_owned());
+        let number = |i: usize| parts.get(i).and_then(|part| part.parse::<u64>().ok());
+        let change = match parts.as_slice() {
+            ["tenancy.organizations" | "tenancy.feature_overrides", _] => {
+                organization().map(Change::Organization)
             }
-            "tenancy.organization_domains" => Change::Domains,
-            "tenancy.tiers" | "tenancy.tier_features" => Change::Tiers,
-            "identity.security_settings" => {
-                organization(id()).map_or(Change::Unknown, Change::SecuritySettings)
-            }
-            "identity.memberships" => match (id(), id()) {
-                (Some(organization), Some(user)) => {
-                    Change::Membership(OrganizationId(organization), UserId(user))
-                }
-                _ => Change::Unknown,
+            ["tenancy.organization_domains", ..] => Some(Change::Domains),
+            ["tenancy.tiers" | "tenancy.tier_features"] => Some(Change::Tiers),
+            ["identity.security_settings", _] => organization().map(Change::SecuritySettings),
+            ["identity.memberships", _, _] => organization()
+                .zip(uuid(2))
+                .map(|(organization, user)| Change::Membership(organization, UserId(user))),
+            ["identity.api_keys", ..] => Some(Change::ApiKeys),
+            ["identity.operator_api_keys"] => Some(Change::OperatorKeys),
+            ["cg.barrier", _, _] => text(1)
+                .zip(number(2))
+                .map(|(from, id)| Change::Barrier { from, id }),
+            ["cg.ack", _, _, _] => match (text(1), number(2), text(3)) {
+                (Some(to), Some(id), Some(by)) => Some(Change::Ack { to, id, by }),
+                _ => None,
             },
-            "identity.api_keys" => Change::ApiKeys,
-            "identity.operator_api_keys" => Change::OperatorKeys,
-            _ => Change::Unknown,
-        }
+            _ => None,
+        };
+        change.unwrap_or(Change::Unknown)
     }
 }
 
@@ -107,6 +116,8 @@ mod tests {
             "tenancy.organizations:not-a-uuid",
             &format!("identity.memberships:{ORG}"),
             "billing.invoices:1",
+            "cg.barrier:gw1:x",
+            "cg.ack:gw1:7",
         ] {
             assert_eq!(Change::parse(payload), Change::Unknown, "{payload:?}");
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use cg_db::ControlPool;
 use sqlx::postgres::PgListener;
 
+use super::settle::{self, REPLICA_PREFIX};
 use super::{AccessCache, Change};
 
 /// The channel the `notify_access_change` trigger notifies.
@@ -19,15 +20,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub async fn follow(pool: ControlPool, cache: Arc<AccessCache>) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        match listen(&pool).await {
+        match listen(&pool, cache.replica()).await {
             Ok(mut listener) => {
                 cache.go_live();
                 backoff = MIN_BACKOFF;
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(notification)) => {
-                            cache.apply(Change::parse(notification.payload()))
-                        }
+                        Ok(Some(notification)) => heard(&pool, &cache, notification.payload()),
                         Ok(None) => break,
                         Err(error) => {
                             tracing::warn!(%error, "reading access changes failed");
@@ -47,8 +46,30 @@ pub async fn follow(pool: ControlPool, cache: Arc<AccessCache>) {
     }
 }
 
-async fn listen(pool: &ControlPool) -> Result<PgListener, sqlx::Error> {
+/// Applies a change, or answers a barrier once everything before it is
+/// applied (notifications arrive in commit order).
+fn heard(pool: &ControlPool, cache: &AccessCache, payload: &str) {
+    match Change::parse(payload) {
+        Change::Barrier { from, id } => {
+            let pool = pool.clone();
+            let me = cache.replica().to_owned();
+            tokio::spawn(async move { settle::acknowledge(&pool, &from, id, &me).await });
+        }
+        Change::Ack { to, id, by } if to == cache.replica() => {
+            cache.barriers.acknowledged(id, &by);
+        }
+        change => cache.apply(change),
+    }
+}
+
+/// A listening connection, named after the replica so others can tell it
+/// is there (see `settle`).
+async fn listen(pool: &ControlPool, replica: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
+    sqlx::query("SELECT set_config('application_name', $1, false)")
+        .bind(format!("{REPLICA_PREFIX}{replica}"))
+        .execute(&mut listener)
+        .await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

@@ -17,6 +17,7 @@
 
 mod change;
 mod listener;
+mod settle;
 
 use std::future::Future;
 use std::hash::Hash;
@@ -70,6 +71,9 @@ pub struct AccessCache {
     epoch: RwLock<u64>,
     /// Whether changes are being heard; the caches are bypassed otherwise.
     live: AtomicBool,
+    /// This replica's name among the gateways sharing the database.
+    replica: String,
+    barriers: settle::Barriers,
     hits: AtomicU64,
     misses: AtomicU64,
     changes: AtomicU64,
@@ -97,6 +101,8 @@ impl Default for AccessCache {
             operator_keys: cache(MAX_PRINCIPALS, PERMISSION_TTL),
             epoch: RwLock::new(0),
             live: AtomicBool::new(false),
+            replica: uuid::Uuid::now_v7().simple().to_string(),
+            barriers: settle::Barriers::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             changes: AtomicU64::new(0),
@@ -215,6 +221,9 @@ impl AccessCache {
 
     /// Drops what `change` makes stale.
     pub fn apply(&self, change: Change) {
+        if matches!(change, Change::Barrier { .. } | Change::Ack { .. }) {
+            return;
+        }
         let mut epoch = self.epoch.write().unwrap_or_else(PoisonError::into_inner);
         *epoch += 1;
         self.changes.fetch_add(1, Ordering::Relaxed);
@@ -227,7 +236,19 @@ impl AccessCache {
             Change::ApiKeys => self.api_keys.invalidate_all(),
             Change::OperatorKeys => self.operator_keys.invalidate_all(),
             Change::Unknown => self.forget_everything(),
+            Change::Barrier { .. } | Change::Ack { .. } => {}
         }
+    }
+
+    /// Returns once every gateway replica has applied every access change
+    /// committed so far (or after a bounded wait): called after a call that
+    /// may have changed access, before its caller is answered.
+    pub async fn settle(&self, pool: &ControlPool) {
+        self.barriers.settle(pool, &self.replica).await;
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Whether changes are being heard (and the caches used).
