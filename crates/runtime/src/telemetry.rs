@@ -123,6 +123,12 @@ impl Telemetry {
             .with_tracer(self.tracer_provider.tracer(TRACER_NAME))
             .with_location(false)
             .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            // Nothing reads OpenTelemetry's current context: the trace is
+            // handed on explicitly (`trace_context`), so entering a span
+            // (every poll of a call) need not attach it.
+            .with_context_activation(false)
             .with_filter(filter_fn(|metadata| {
                 let floor = if metadata.is_span() {
                     Level::INFO
