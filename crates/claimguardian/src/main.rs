@@ -13,7 +13,7 @@ use cg_context::MeshKey;
 use cg_gateway::{Gateway, GatewayConfig, RateLimitStore, RedisStore, Upstreams};
 use cg_identity::SecretBox;
 use cg_identity::outbox::MailConfig;
-use cg_runtime::{GrpcServer, ServerLimits};
+use cg_runtime::{GrpcServer, ServerLimits, Telemetry};
 use claimguardian::database::{self, Database, PrintProgress};
 use claimguardian::demo;
 use claimguardian::platform::{self, Listen, ServiceDeps, ServiceKind};
@@ -53,6 +53,8 @@ enum Command {
         any_ports: bool,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Run one server for a real deployment (one container each).
     Serve {
@@ -104,6 +106,36 @@ enum AuditCommand {
         #[arg(long, env = "CG_DATA_DIR", default_value = ".cg")]
         data_dir: PathBuf,
     },
+}
+
+/// Where operators read metrics without an OpenTelemetry collector.
+#[derive(Debug, clap::Args)]
+struct MetricsArgs {
+    /// Serve `GET /metrics` (Prometheus text) on this address, e.g. `127.0.0.1:9464`.
+    #[arg(long, env = "CG_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Binds the metrics listener (so a bad address fails at start) and
+    /// serves it in the background.
+    async fn spawn(&self, telemetry: &Telemetry) -> anyhow::Result<()> {
+        let Some(addr) = self.metrics_addr else {
+            return Ok(());
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind the metrics endpoint on {addr}"))?;
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            if let Err(error) =
+                cg_runtime::serve_metrics(listener, telemetry, shutdown_requested()).await
+            {
+                tracing::error!(error = format!("{error:#}"), "metrics endpoint stopped");
+            }
+        });
+        Ok(())
+    }
 }
 
 /// Where identity sends messages (invitations).
@@ -175,6 +207,8 @@ enum ServeCommand {
         /// (`redis://host:6379`); without it each gateway limits on its own.
         #[arg(long, env = "CG_RATE_LIMIT_REDIS", hide_env_values = true)]
         rate_limit_redis: Option<String>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
 }
 
@@ -192,14 +226,39 @@ enum OperatorCommand {
 
 #[tokio::main]
 async fn main() {
-    cg_runtime::init_tracing();
-    if let Err(error) = run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let telemetry = match Telemetry::from_env(&cli.service_name()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(1);
+        }
+    };
+    telemetry.install();
+    let result = run(cli, &telemetry).await;
+    telemetry.shutdown();
+    if let Err(error) = result {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+impl Cli {
+    /// The `service.name` of this process's telemetry.
+    fn service_name(&self) -> String {
+        match &self.command {
+            Command::Serve {
+                server: ServeCommand::Service { kind, .. },
+            } => format!("claimguardian-{}", kind.name()),
+            Command::Serve {
+                server: ServeCommand::Gateway { .. },
+            } => "claimguardian-gateway".to_owned(),
+            _ => "claimguardian".to_owned(),
+        }
+    }
+}
+
+async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
     match cli.command {
         Command::Up {
             demo,
@@ -208,8 +267,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             any_ports,
             mail,
-        } => up(demo, &data_dir, host, port, any_ports, mail.config()).await,
-        Command::Serve { server } => serve(server).await,
+            metrics,
+        } => {
+            metrics.spawn(telemetry).await?;
+            up(demo, &data_dir, host, port, any_ports, mail.config()).await
+        }
+        Command::Serve { server } => serve(server, telemetry).await,
         Command::Audit { command } => audit(command).await,
         Command::Migrate { data_dir } => {
             let database = Database::open(&data_dir).await?;
@@ -314,7 +377,7 @@ async fn up(
     result
 }
 
-async fn serve(server: ServeCommand) -> anyhow::Result<()> {
+async fn serve(server: ServeCommand, telemetry: &Telemetry) -> anyhow::Result<()> {
     match server {
         ServeCommand::Service {
             kind,
@@ -376,7 +439,9 @@ async fn serve(server: ServeCommand) -> anyhow::Result<()> {
             audit_url,
             claims_url,
             rate_limit_redis,
+            metrics,
         } => {
+            metrics.spawn(telemetry).await?;
             let key = Arc::new(MeshKey::parse(&mesh_key).context("CG_MESH_KEY")?);
             let pool = cg_db::connect_control(&database_url, 10).await?;
             let mut upstreams = Upstreams::default();

@@ -1,15 +1,21 @@
-//! Every server opens one span per call carrying the organization and the
-//! request id, and the request id the gateway assigns is the one the
-//! service sees.
+//! Every server opens one span per call carrying the organization, the
+//! request id and the trace id; the request id the gateway assigns is the
+//! one the service sees, and the W3C trace continues from the client
+//! through the gateway into the service.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use cg_proto::claims::v1 as claims;
 use cg_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use cg_proto::tenancy::v1 as tenancy;
 use cg_proto::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use cg_runtime::Telemetry;
 use cg_testkit::TestStack;
+use opentelemetry::Value;
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::Layer;
@@ -49,19 +55,78 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
     }
 }
 
-#[tokio::test]
-async fn each_call_has_a_span_with_organization_and_request_id_on_both_sides() {
-    let spans: Spans = Arc::default();
-    let subscriber = tracing_subscriber::registry().with(Recorder(spans.clone()));
-    tracing::subscriber::set_global_default(subscriber)
-        .expect("the only subscriber of this test binary");
+/// What this test binary's one subscriber saw: the fields of every `grpc`
+/// span, and the OpenTelemetry spans as they ended.
+struct Seen {
+    fields: Spans,
+    exported: InMemorySpanExporter,
+}
 
+/// Installs the subscriber once: the recorder beside the platform's own
+/// OpenTelemetry layer.
+fn seen() -> &'static Seen {
+    static SEEN: OnceLock<Seen> = OnceLock::new();
+    SEEN.get_or_init(|| {
+        let fields: Spans = Arc::default();
+        let exported = InMemorySpanExporter::default();
+        let telemetry = Telemetry::with_span_exporter("tracing-spans-test", exported.clone())
+            .expect("telemetry");
+        let subscriber = tracing_subscriber::registry()
+            .with(Recorder(fields.clone()))
+            .with(telemetry.trace_layer());
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the only subscriber of this test binary");
+        Seen { fields, exported }
+    })
+}
+
+/// The recorded fields of the `grpc` spans of one request.
+fn spans_of(request_id: &str) -> Vec<BTreeMap<String, String>> {
+    seen()
+        .fields
+        .lock()
+        .expect("lock")
+        .values()
+        .filter(|fields| fields.get("request_id").map(String::as_str) == Some(request_id))
+        .cloned()
+        .collect()
+}
+
+/// The finished OpenTelemetry span of `server` for one request; waits for
+/// it, since a span ends when its server is done, not when the client is.
+async fn exported_span(server: &str, request_id: &str) -> SpanData {
+    let has = |span: &SpanData, key: &str, wanted: &str| {
+        span.attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == key && kv.value == Value::from(wanted.to_owned()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let finished = seen()
+            .exported
+            .get_finished_spans()
+            .expect("finished spans");
+        if let Some(span) = finished
+            .into_iter()
+            .find(|span| has(span, "server", server) && has(span, "request_id", request_id))
+        {
+            return span;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no finished {server} span for {request_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stack_with_organization(code: &str) -> TestStack {
     let stack = TestStack::spawn().await;
     TenancyServiceClient::new(stack.gateway().await)
         .create_organization(stack.as_operator(tenancy::CreateOrganizationRequest {
-            code: "traced".to_owned(),
-            display_name: "Traced".to_owned(),
-            primary_contact_email: "ops@traced.example".to_owned(),
+            code: code.to_owned(),
+            display_name: code.to_owned(),
+            primary_contact_email: format!("ops@{code}.example"),
             tier: "standard".to_owned(),
             allowed_states: vec!["FL".to_owned()],
             primary_state: "FL".to_owned(),
@@ -69,22 +134,47 @@ async fn each_call_has_a_span_with_organization_and_request_id_on_both_sides() {
         }))
         .await
         .expect("create");
+    stack
+}
+
+/// Lists properties in `code`, with `traceparent` when given; returns the
+/// request id the gateway assigned.
+async fn list_properties(stack: &TestStack, code: &str, traceparent: Option<&str>) -> String {
+    let mut request = stack.in_tenant(code, claims::ListPropertiesRequest::default());
+    if let Some(traceparent) = traceparent {
+        request
+            .metadata_mut()
+            .insert("traceparent", traceparent.parse().expect("ascii"));
+    }
     let response = ClaimsServiceClient::new(stack.gateway().await)
-        .list_properties(stack.in_tenant("traced", claims::ListPropertiesRequest::default()))
+        .list_properties(request)
         .await
         .expect("list");
-    let request_id = response
+    response
         .metadata()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .expect("the gateway returns the request id")
-        .to_owned();
+        .to_owned()
+}
 
-    let spans = spans.lock().expect("lock");
-    let of_request: Vec<&BTreeMap<String, String>> = spans
-        .values()
-        .filter(|fields| fields.get("request_id") == Some(&request_id))
-        .collect();
+/// The `trace_id` field of the span of `server` among `spans`.
+fn trace_id_field<'a>(spans: &'a [BTreeMap<String, String>], server: &str) -> &'a str {
+    spans
+        .iter()
+        .find(|fields| fields.get("server").map(String::as_str) == Some(server))
+        .and_then(|fields| fields.get("trace_id"))
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no {server} span with a trace id among {spans:?}"))
+}
+
+#[tokio::test]
+async fn each_call_has_a_span_with_organization_and_request_id_on_both_sides() {
+    seen();
+    let stack = stack_with_organization("traced").await;
+    let request_id = list_properties(&stack, "traced", None).await;
+
+    let of_request = spans_of(&request_id);
     let servers: Vec<&str> = of_request
         .iter()
         .filter_map(|f| f.get("server").map(String::as_str))
@@ -104,4 +194,64 @@ async fn each_call_has_a_span_with_organization_and_request_id_on_both_sides() {
             Some("/claimguardian.claims.v1.ClaimsService/ListProperties")
         );
     }
+}
+
+#[tokio::test]
+async fn a_clients_trace_continues_through_the_gateway_into_the_service() {
+    seen();
+    let stack = stack_with_organization("traced-client").await;
+    let client_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let request_id = list_properties(
+        &stack,
+        "traced-client",
+        Some(&format!("00-{client_trace}-{client_span}-01")),
+    )
+    .await;
+
+    // Same trace id in the gateway's and the service's spans: the client's.
+    let of_request = spans_of(&request_id);
+    assert_eq!(trace_id_field(&of_request, "gateway"), client_trace);
+    assert_eq!(trace_id_field(&of_request, "claims"), client_trace);
+
+    // The gateway's span is the child of the client's, the service's the
+    // child of the gateway's (the gateway replaced the client's traceparent).
+    let gateway = exported_span("gateway", &request_id).await;
+    let service = exported_span("claims", &request_id).await;
+    let client_trace = TraceId::from_hex(client_trace).expect("hex");
+    assert_eq!(gateway.span_context.trace_id(), client_trace);
+    assert_eq!(service.span_context.trace_id(), client_trace);
+    assert_eq!(
+        gateway.parent_span_id,
+        SpanId::from_hex(client_span).expect("hex")
+    );
+    assert_eq!(service.parent_span_id, gateway.span_context.span_id());
+}
+
+#[tokio::test]
+async fn without_a_traceparent_the_gateway_starts_a_trace_that_the_service_joins() {
+    seen();
+    let stack = stack_with_organization("traced-new").await;
+    let first = list_properties(&stack, "traced-new", None).await;
+    let second = list_properties(&stack, "traced-new", None).await;
+
+    let first_spans = spans_of(&first);
+    let trace_id = trace_id_field(&first_spans, "gateway");
+    assert_eq!(trace_id.len(), 32, "{trace_id}");
+    assert_eq!(trace_id_field(&first_spans, "claims"), trace_id);
+    // Each call without a traceparent is a trace of its own.
+    assert_ne!(trace_id_field(&spans_of(&second), "gateway"), trace_id);
+
+    let gateway = exported_span("gateway", &first).await;
+    let service = exported_span("claims", &first).await;
+    assert_eq!(
+        gateway.parent_span_id,
+        SpanId::INVALID,
+        "the gateway's span is a root"
+    );
+    assert_eq!(service.parent_span_id, gateway.span_context.span_id());
+    assert_eq!(
+        service.span_context.trace_id(),
+        gateway.span_context.trace_id()
+    );
 }

@@ -33,6 +33,7 @@ use crate::client::client_info;
 use crate::deadline;
 use crate::identity_jwks::{IdentityJwks, NoJwks};
 use crate::metadata::strip_untrusted;
+use crate::observe::{Call, CallMetrics};
 use crate::policy::PolicyTable;
 use crate::rate_limit::{RateLimitStore, RateLimits};
 use crate::security_log::{Attempt, is_refusal, record_refusal};
@@ -93,6 +94,7 @@ struct Inner {
     cache: Arc<AccessCache>,
     sender: Sender,
     _tasks: BackgroundTasks,
+    metrics: Arc<CallMetrics>,
 }
 
 /// The gateway: cheap to clone, shared by every connection.
@@ -161,6 +163,9 @@ impl Gateway {
                 _tasks: tasks,
                 upstreams,
                 rate_limits,
+                metrics: Arc::new(CallMetrics::new(&opentelemetry::global::meter(
+                    "cg-gateway",
+                ))),
             }),
         }
     }
@@ -185,7 +190,13 @@ impl Gateway {
         Routes::from(router)
     }
 
-    async fn handle(&self, request: Request<Body>) -> Response<Body> {
+    async fn handle(&self, mut request: Request<Body>) -> Response<Body> {
+        let path = request.uri().path();
+        let call = Call::start(
+            &self.inner.metrics,
+            path,
+            self.inner.policies.is_known_method(path),
+        );
         let request_id = request
             .headers()
             .get(REQUEST_ID_HEADER)
@@ -194,7 +205,9 @@ impl Gateway {
             .unwrap_or_default();
         let span = tracing::Span::current();
         span.record("request_id", tracing::field::display(request_id));
-        let mut response = match self.forward(request, request_id).await {
+        cg_runtime::trace_context::hand_on(&span, request.headers_mut());
+        let mut attempt = Attempt::default();
+        let mut response = match self.forward(request, request_id, &mut attempt).await {
             Ok(response) => response,
             Err(status) => {
                 tracing::info!(code = ?status.code(), message = status.message(), "refused");
@@ -204,13 +217,14 @@ impl Gateway {
         if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        response
+        call.finish(attempt.tenant.as_ref().map(|t| t.code.as_str()), response)
     }
 
     async fn forward(
         &self,
         mut request: Request<Body>,
         request_id: RequestId,
+        attempt: &mut Attempt,
     ) -> Result<Response<Body>, Status> {
         let path = request.uri().path().to_owned();
         let Some(policy) = self.inner.policies.get(&path) else {
@@ -226,7 +240,6 @@ impl Gateway {
             });
         };
         let client = client_info(&request, &self.inner.config.trusted_proxies);
-        let mut attempt = Attempt::default();
         let authorized = self
             .authorize(
                 policy,
@@ -234,7 +247,7 @@ impl Gateway {
                 request.uri(),
                 request_id,
                 client.clone(),
-                &mut attempt,
+                attempt,
             )
             .await;
         let ctx = match authorized {
@@ -245,7 +258,7 @@ impl Gateway {
                         &self.inner.pool,
                         policy,
                         &status,
-                        &attempt,
+                        attempt,
                         request_id,
                         &client,
                     )

@@ -10,6 +10,7 @@ mod deadline;
 mod forward;
 mod identity_jwks;
 mod metadata;
+mod observe;
 mod policy;
 mod rate_limit;
 mod security_log;

@@ -1,6 +1,6 @@
 //! One way to run a gRPC server: every service and the gateway get health,
 //! reflection (v1 and v1alpha, so every grpcurl version works), a tracing
-//! span per call, HTTP/2 keepalive, size limits and graceful shutdown.
+//! span per call that continues the caller's W3C trace, HTTP/2 keepalive, size limits and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
+
+use crate::trace_context;
 
 /// Size limits applied to every server.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +103,7 @@ impl GrpcServer {
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .max_concurrent_streams(limits.max_concurrent_streams)
             .trace_fn(move |request| {
-                tracing::info_span!(
+                let span = tracing::info_span!(
                     "grpc",
                     server = name,
                     method = %request.uri().path(),
@@ -112,7 +114,10 @@ impl GrpcServer {
                         .unwrap_or(""),
                     org = tracing::field::Empty,
                     principal = tracing::field::Empty,
-                )
+                    trace_id = tracing::field::Empty,
+                );
+                trace_context::continue_trace(&span, request.headers());
+                span
             })
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
