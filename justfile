@@ -19,8 +19,16 @@ fmt:
     cargo fmt --all
 
 # Benchmarks (not tests): results and method in docs/benchmarks.md.
-bench:
-    cargo run --release -p claimguardian --bin claimguardian-bench -- audit
+bench: bench-audit bench-gateway
+
+# Audit appends and chain verification.
+bench-audit *args:
+    cargo run --release -p claimguardian --bin claimguardian-bench -- audit {{args}}
+
+# The gateway's hop cost; builds the server binary the benchmark starts as processes.
+bench-gateway *args:
+    cargo build --release -p claimguardian --bins
+    cargo run --release -p claimguardian --bin claimguardian-bench -- gateway {{args}}
 
 # Everything CI runs.
 ci:

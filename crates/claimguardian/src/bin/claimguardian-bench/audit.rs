@@ -1,8 +1,6 @@
-//! Benchmarks, run on purpose (`just bench`), never in CI. Each measures the
-//! thing side by side with a baseline in the same run, on a private durable
-//! PostgreSQL (fsync on, as in production) in a temporary directory.
-//!
-//!   claimguardian-bench audit [--seconds S] [--rounds R] [--writers W] [--entries N]
+//! The audit log benchmark: appends per second across organizations and on
+//! one, against plain inserts of the same row; then verification of one
+//! long chain from the database and in memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,49 +17,11 @@ use cg_pgcluster::{ClusterOptions, PgCluster, ServerBinaries};
 use cg_tenancy::model::NewOrganization;
 use cg_tenancy::{PgTenancy, TenancyApi};
 use chrono::Utc;
-use clap::{Parser, Subcommand};
 use sqlx::Connection;
 
-#[derive(Debug, Parser)]
-#[command(name = "claimguardian-bench", about = "ClaimGuardian benchmarks")]
-struct Cli {
-    #[command(subcommand)]
-    bench: Bench,
-}
-
-#[derive(Debug, Subcommand)]
-enum Bench {
-    /// Audit appends per second across organizations and on one, against plain
-    /// inserts; then verification of one long chain from the database.
-    Audit {
-        /// Length of each measured phase.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Interleaved rounds of the three phases; medians are reported.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// Concurrent writers.
-        #[arg(long, default_value_t = 8)]
-        writers: usize,
-        /// Entries in the chain that is verified.
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: i64,
-    },
-}
+use crate::latency::median;
 
 const ORGANIZATIONS: usize = 8;
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().bench {
-        Bench::Audit {
-            seconds,
-            rounds,
-            writers,
-            entries,
-        } => audit(Duration::from_secs(seconds), rounds, writers, entries).await,
-    }
-}
 
 fn new_entry(org: uuid::Uuid, n: u64) -> NewEntry {
     NewEntry {
@@ -190,11 +150,6 @@ async fn run_phase(
     Ok(done.load(Ordering::Relaxed) as f64 / length.as_secs_f64())
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 async fn fill_chain(
     pool: &ControlPool,
     org: uuid::Uuid,
@@ -285,7 +240,7 @@ async fn fill_chain(
     Ok(())
 }
 
-async fn audit(
+pub async fn run(
     length: Duration,
     rounds: usize,
     writers: usize,
