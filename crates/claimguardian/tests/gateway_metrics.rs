@@ -82,21 +82,6 @@ fn any_series(text: &str, metric: &str, labels: &[(&str, &str)]) -> bool {
     })
 }
 
-async fn create_organization(stack: &TestStack, code: &str) {
-    TenancyServiceClient::new(stack.gateway().await)
-        .create_organization(stack.as_operator(tenancy::CreateOrganizationRequest {
-            code: code.to_owned(),
-            display_name: code.to_owned(),
-            primary_contact_email: format!("ops@{code}.example"),
-            tier: "standard".to_owned(),
-            allowed_states: vec!["FL".to_owned()],
-            primary_state: "FL".to_owned(),
-            ..Default::default()
-        }))
-        .await
-        .expect("create");
-}
-
 #[tokio::test]
 async fn calls_are_counted_per_organization_and_method_with_errors_by_code() {
     // The meter provider must be the process's before the gateway exists.
@@ -110,8 +95,8 @@ async fn calls_are_counted_per_organization_and_method_with_errors_by_code() {
         std::future::pending(),
     ));
     let stack = TestStack::spawn().await;
-    create_organization(&stack, "metered").await;
-    create_organization(&stack, "quiet").await;
+    stack.create_standard_organization("metered").await;
+    stack.create_standard_organization("quiet").await;
     let mut client = ClaimsServiceClient::new(stack.gateway().await);
 
     // Arrange/Act: 4 good and 2 bad listings in `metered`, a look at its

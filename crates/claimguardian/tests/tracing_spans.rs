@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use cg_proto::claims::v1 as claims;
 use cg_proto::claims::v1::claims_service_client::ClaimsServiceClient;
-use cg_proto::tenancy::v1 as tenancy;
-use cg_proto::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use cg_runtime::Telemetry;
 use cg_testkit::TestStack;
 use opentelemetry::Value;
@@ -122,18 +120,7 @@ async fn exported_span(server: &str, request_id: &str) -> SpanData {
 
 async fn stack_with_organization(code: &str) -> TestStack {
     let stack = TestStack::spawn().await;
-    TenancyServiceClient::new(stack.gateway().await)
-        .create_organization(stack.as_operator(tenancy::CreateOrganizationRequest {
-            code: code.to_owned(),
-            display_name: code.to_owned(),
-            primary_contact_email: format!("ops@{code}.example"),
-            tier: "standard".to_owned(),
-            allowed_states: vec!["FL".to_owned()],
-            primary_state: "FL".to_owned(),
-            ..Default::default()
-        }))
-        .await
-        .expect("create");
+    stack.create_standard_organization(code).await;
     stack
 }
 

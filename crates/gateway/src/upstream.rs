@@ -169,4 +169,4 @@ impl Upstreams {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

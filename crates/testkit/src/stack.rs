@@ -9,6 +9,8 @@ use cg_context::MeshKey;
 use cg_db::ControlPool;
 use cg_gateway::GatewayConfig;
 use cg_identity::{IdentityConfig, SecretBox};
+use cg_proto::tenancy::v1 as tenancy;
+use cg_proto::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use claimguardian::platform::{self, Listen, RunningPlatform, ServiceDeps, ServiceKind};
 use tonic::Request;
 use tonic::metadata::MetadataValue;
@@ -106,6 +108,26 @@ impl TestStack {
     /// A request carrying the operator key, outside any organization.
     pub fn as_operator<T>(&self, message: T) -> Request<T> {
         with_bearer(Request::new(message), &self.operator_key)
+    }
+
+    /// Creates a Standard organization in Florida through the gateway, as
+    /// the operator.
+    pub async fn create_standard_organization(&self, code: &str) -> tenancy::Organization {
+        TenancyServiceClient::new(self.gateway().await)
+            .create_organization(self.as_operator(tenancy::CreateOrganizationRequest {
+                code: code.to_owned(),
+                display_name: code.to_owned(),
+                primary_contact_email: format!("ops@{code}.example"),
+                tier: "standard".to_owned(),
+                allowed_states: vec!["FL".to_owned()],
+                primary_state: "FL".to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_or_else(|status| panic!("create organization {code}: {status:?}"))
+            .into_inner()
+            .organization
+            .expect("the created organization is returned")
     }
 
     /// A request carrying the operator key, acting within organization `code`.

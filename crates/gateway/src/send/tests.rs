@@ -10,6 +10,7 @@ use tonic::service::Routes;
 
 use super::*;
 use crate::upstream::Upstreams;
+use crate::upstream::tests::nobody_listening;
 
 const SERVICE: &str = "claimguardian.test.v1.TestService";
 const METHOD: &str = "/claimguardian.test.v1.TestService/Get";
@@ -86,43 +87,43 @@ fn grpc_status(response: &Response<Body>) -> &str {
 
 const SECOND: Duration = Duration::from_secs(1);
 
-#[tokio::test]
-async fn an_idempotent_call_is_tried_once_more_when_the_service_is_unavailable() {
-    let script = script(1);
+/// One call through a fresh scripted service; the answer and how many
+/// attempts the service saw.
+async fn send_once(
+    script: Script,
+    sender: &Sender,
+    idempotent: bool,
+    body: &'static [u8],
+    timeout: Duration,
+) -> (Result<Response<Body>, Status>, usize) {
     let upstreams = scripted_service(script.clone()).await;
     let upstream = upstreams.get(SERVICE).expect("added");
-    let response = Sender::new(1024)
-        .send(upstream, true, request(b"x"), SECOND)
-        .await
-        .expect("answered");
-    assert_eq!(grpc_status(&response), "0");
-    assert_eq!(script.calls.load(Ordering::SeqCst), 2);
+    let outcome = sender
+        .send(upstream, idempotent, request(body), timeout)
+        .await;
+    (outcome, script.calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_tried_once_more_when_the_service_is_unavailable() {
+    let (outcome, calls) = send_once(script(1), &Sender::new(1024), true, b"x", SECOND).await;
+    assert_eq!(grpc_status(&outcome.expect("answered")), "0");
+    assert_eq!(calls, 2);
 }
 
 #[tokio::test]
 async fn an_idempotent_call_is_retried_once_only() {
-    let script = script(5);
-    let upstreams = scripted_service(script.clone()).await;
-    let upstream = upstreams.get(SERVICE).expect("added");
-    let response = Sender::new(1024)
-        .send(upstream, true, request(b"x"), SECOND)
-        .await
-        .expect("answered");
+    let (outcome, calls) = send_once(script(5), &Sender::new(1024), true, b"x", SECOND).await;
+    let response = outcome.expect("answered");
     assert_eq!(grpc_status(&response), "14", "the service's answer stands");
-    assert_eq!(script.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(calls, 2);
 }
 
 #[tokio::test]
 async fn a_call_that_is_not_idempotent_is_never_retried() {
-    let script = script(1);
-    let upstreams = scripted_service(script.clone()).await;
-    let upstream = upstreams.get(SERVICE).expect("added");
-    let response = Sender::new(1024)
-        .send(upstream, false, request(b"x"), SECOND)
-        .await
-        .expect("answered");
-    assert_eq!(grpc_status(&response), "14");
-    assert_eq!(script.calls.load(Ordering::SeqCst), 1);
+    let (outcome, calls) = send_once(script(1), &Sender::new(1024), false, b"x", SECOND).await;
+    assert_eq!(grpc_status(&outcome.expect("answered")), "14");
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]
@@ -147,13 +148,8 @@ async fn retries_stop_when_the_budget_is_spent() {
 
 #[tokio::test]
 async fn a_request_over_the_limit_is_refused_before_the_service_sees_it() {
-    let script = script(0);
-    let upstreams = scripted_service(script.clone()).await;
-    let upstream = upstreams.get(SERVICE).expect("added");
-    let refused = Sender::new(4)
-        .send(upstream, true, request(b"too large"), SECOND)
-        .await
-        .expect_err("over the limit");
+    let (outcome, calls) = send_once(script(0), &Sender::new(4), true, b"too large", SECOND).await;
+    let refused = outcome.expect_err("over the limit");
     assert_eq!(refused.code(), Code::ResourceExhausted);
     let details = refused.get_error_details();
     let info = details.error_info().expect("ErrorInfo");
@@ -162,7 +158,7 @@ async fn a_request_over_the_limit_is_refused_before_the_service_sees_it() {
         info.metadata.get("max_bytes").map(String::as_str),
         Some("4")
     );
-    assert_eq!(script.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(calls, 0);
 }
 
 #[tokio::test]
@@ -171,27 +167,26 @@ async fn a_service_slower_than_the_deadline_gives_deadline_exceeded_without_a_re
         delay: Duration::from_millis(500),
         ..script(0)
     };
-    let upstreams = scripted_service(script.clone()).await;
-    let upstream = upstreams.get(SERVICE).expect("added");
     let started = Instant::now();
-    let refused = Sender::new(1024)
-        .send(upstream, true, request(b"x"), Duration::from_millis(100))
-        .await
-        .expect_err("too slow");
-    assert_eq!(refused.code(), Code::DeadlineExceeded);
+    let (outcome, calls) = send_once(
+        script,
+        &Sender::new(1024),
+        true,
+        b"x",
+        Duration::from_millis(100),
+    )
+    .await;
+    assert_eq!(
+        outcome.expect_err("too slow").code(),
+        Code::DeadlineExceeded
+    );
     assert!(started.elapsed() < Duration::from_millis(400));
-    assert_eq!(script.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]
 async fn a_service_that_is_not_listening_is_unavailable() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    let mut upstreams = Upstreams::default();
-    upstreams
-        .add(SERVICE, &format!("http://{addr}"))
-        .expect("address");
+    let upstreams = nobody_listening(SERVICE);
     let refused = Sender::new(1024)
         .send(
             upstreams.get(SERVICE).expect("added"),

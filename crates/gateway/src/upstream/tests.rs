@@ -69,15 +69,21 @@ async fn a_service_that_reports_not_serving_is_down_until_it_serves_again() {
     health_becomes(&upstream, Health::Serving).await;
 }
 
-#[tokio::test]
-async fn a_service_that_is_not_listening_is_down() {
+/// Upstreams with `service` at a loopback port nobody listens on.
+pub fn nobody_listening(service: &str) -> Upstreams {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let mut upstreams = Upstreams::default();
     upstreams
-        .add(SERVICE, &format!("http://{addr}"))
+        .add(service, &format!("http://{addr}"))
         .expect("address");
+    upstreams
+}
+
+#[tokio::test]
+async fn a_service_that_is_not_listening_is_down() {
+    let upstreams = nobody_listening(SERVICE);
     let mut watchers = BackgroundTasks::default();
     upstreams.watch_health(&mut watchers);
     health_becomes(upstreams.get(SERVICE).expect("added"), Health::Down).await;
