@@ -4,6 +4,8 @@ use cg_db::DbError;
 use cg_status::{FieldViolations, reason, with_reason};
 use tonic::{Code, Status};
 
+use crate::model::OrganizationCode;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
     #[error("invalid request")]
@@ -12,6 +14,9 @@ pub enum TenancyError {
     AlreadyExists(String),
     #[error("organization not found")]
     NotFound,
+    /// An operator named a well-formed organization code nobody has.
+    #[error("organization `{}` not found", .0.as_str())]
+    UnknownOrganization(OrganizationCode),
     #[error("{0}")]
     PermissionDenied(&'static str),
     #[error(transparent)]
@@ -35,6 +40,14 @@ impl From<TenancyError> for Status {
                 &[("code", code.as_str())],
             ),
             TenancyError::NotFound => Status::not_found("organization not found"),
+            // The gateway's answer for an unknown `x-tenant`, so a client
+            // handles both alike.
+            TenancyError::UnknownOrganization(code) => with_reason(
+                Code::NotFound,
+                format!("organization `{}` not found", code.as_str()),
+                reason::TENANT_NOT_FOUND,
+                &[("organization", code.as_str())],
+            ),
             TenancyError::PermissionDenied(why) => Status::permission_denied(why),
             TenancyError::Db(DbError::Unavailable(cause)) => cg_status::unavailable(cause),
             TenancyError::Db(other) => cg_status::internal(other),

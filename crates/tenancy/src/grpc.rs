@@ -12,7 +12,8 @@ use prost_types::Timestamp;
 use tonic::{Request, Response, Status};
 
 use crate::TenancyApi;
-use crate::model::{NewOrganization, Organization, OrganizationStatus, Tier};
+use crate::feature_override::{FeatureOverrideChange, FeatureSetting, check_feature_code};
+use crate::model::{NewOrganization, Organization, OrganizationCode, OrganizationStatus, Tier};
 use crate::service::OrganizationUpdate;
 
 /// Serves [`TenancyService`] over any [`TenancyApi`].
@@ -126,6 +127,44 @@ impl TryFrom<pb::UpdateOrganizationRequest> for OrganizationUpdate {
         }
         violations.check()?;
         Ok(update)
+    }
+}
+
+fn setting_from_wire(raw: i32) -> Result<FeatureSetting, &'static str> {
+    match pb::FeatureOverride::try_from(raw) {
+        Ok(pb::FeatureOverride::Unspecified) => Ok(FeatureSetting::Tier),
+        Ok(pb::FeatureOverride::Enabled) => Ok(FeatureSetting::Enabled),
+        Ok(pb::FeatureOverride::Disabled) => Ok(FeatureSetting::Disabled),
+        Err(_) => Err("must be a FeatureOverride value"),
+    }
+}
+
+impl TryFrom<pb::SetFeatureOverrideRequest> for FeatureOverrideChange {
+    type Error = FieldViolations;
+    fn try_from(req: pb::SetFeatureOverrideRequest) -> Result<Self, FieldViolations> {
+        let organization = OrganizationCode::parse(&req.code);
+        let feature = check_feature_code(&req.feature);
+        let setting = setting_from_wire(req.r#override);
+        match (organization, feature, setting) {
+            (Ok(organization), Ok(()), Ok(setting)) => Ok(FeatureOverrideChange {
+                organization,
+                feature: req.feature,
+                setting,
+            }),
+            (organization, feature, setting) => {
+                let mut violations = FieldViolations::new();
+                for (field, result) in [
+                    ("code", organization.map(drop)),
+                    ("feature", feature),
+                    ("override", setting.map(drop)),
+                ] {
+                    if let Err(problem) = result {
+                        violations.add(field, problem);
+                    }
+                }
+                Err(violations)
+            }
+        }
     }
 }
 
@@ -271,6 +310,18 @@ impl<T: TenancyApi> TenancyService for TenancyGrpc<T> {
         }))
     }
 
+    async fn set_feature_override(
+        &self,
+        request: Request<pb::SetFeatureOverrideRequest>,
+    ) -> Result<Response<pb::SetFeatureOverrideResponse>, Status> {
+        let ctx = context_of(&request)?.clone();
+        let change = FeatureOverrideChange::try_from(request.into_inner())?;
+        let org = self.api.set_feature_override(&ctx, change).await?;
+        Ok(Response::new(pb::SetFeatureOverrideResponse {
+            organization: Some(org.into()),
+        }))
+    }
+
     async fn get_tenant_schema_status(
         &self,
         request: Request<pb::GetTenantSchemaStatusRequest>,
@@ -282,5 +333,46 @@ impl<T: TenancyApi> TenancyService for TenancyGrpc<T> {
             latest_version: status.latest_version,
             pending_versions: status.pending_versions,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(code: &str, feature: &str, setting: i32) -> pb::SetFeatureOverrideRequest {
+        pb::SetFeatureOverrideRequest {
+            code: code.to_owned(),
+            feature: feature.to_owned(),
+            r#override: setting,
+        }
+    }
+
+    #[test]
+    fn a_feature_override_request_maps_each_value() {
+        for (wire, setting) in [
+            (pb::FeatureOverride::Unspecified, FeatureSetting::Tier),
+            (pb::FeatureOverride::Enabled, FeatureSetting::Enabled),
+            (pb::FeatureOverride::Disabled, FeatureSetting::Disabled),
+        ] {
+            let change = FeatureOverrideChange::try_from(request("acme-2", "sso", wire.into()))
+                .expect("valid");
+            assert_eq!(change.organization.as_str(), "acme-2");
+            assert_eq!(change.feature, "sso");
+            assert_eq!(change.setting, setting);
+        }
+    }
+
+    #[test]
+    fn a_feature_override_request_names_every_bad_field() {
+        let violations =
+            FeatureOverrideChange::try_from(request("Acme", "", 7)).expect_err("three bad fields");
+        assert_eq!(
+            violations.fields().collect::<Vec<_>>(),
+            ["code", "feature", "override"]
+        );
+        let violations =
+            FeatureOverrideChange::try_from(request("", "sso", 1)).expect_err("no organization");
+        assert_eq!(violations.fields().collect::<Vec<_>>(), ["code"]);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod directory;
 mod error;
+pub mod feature_override;
 mod grpc;
 pub mod model;
 mod repository;

@@ -298,6 +298,92 @@ pub async fn set_tier(
     Ok(())
 }
 
+/// Whether the catalog has a feature with this code.
+pub async fn feature_exists(pool: &PgPool, code: &str) -> Result<bool, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenancy.features WHERE code = $1)")
+            .bind(code)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Locks the organization with this code against concurrent changes until
+/// the transaction ends; returns its id and schema, or `None` when no
+/// organization has the code. `NO KEY` so that rows referencing it can
+/// still be written meanwhile.
+pub async fn lock_by_code(
+    conn: &mut PgConnection,
+    code: &str,
+) -> Result<Option<(OrganizationId, String)>, DbError> {
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, schema_name FROM tenancy.organizations WHERE code = $1 FOR NO KEY UPDATE",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id, schema)| (OrganizationId(id), schema)))
+}
+
+/// The organization's override of one feature: `Some(enabled)`, or `None`
+/// when its tier decides.
+pub async fn feature_override(
+    conn: &mut PgConnection,
+    id: OrganizationId,
+    feature: &str,
+) -> Result<Option<bool>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT enabled FROM tenancy.feature_overrides WHERE organization_id = $1 AND feature_code = $2",
+    )
+    .bind(id.0)
+    .bind(feature)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn set_feature_override(
+    conn: &mut PgConnection,
+    id: OrganizationId,
+    feature: &str,
+    enabled: bool,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO tenancy.feature_overrides (organization_id, feature_code, enabled) \
+         VALUES ($1, $2, $3) \
+         ON CONFLICT (organization_id, feature_code) DO UPDATE SET enabled = EXCLUDED.enabled",
+    )
+    .bind(id.0)
+    .bind(feature)
+    .bind(enabled)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn clear_feature_override(
+    conn: &mut PgConnection,
+    id: OrganizationId,
+    feature: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "DELETE FROM tenancy.feature_overrides WHERE organization_id = $1 AND feature_code = $2",
+    )
+    .bind(id.0)
+    .bind(feature)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the organization changed now.
+pub async fn touch(conn: &mut PgConnection, id: OrganizationId) -> Result<(), DbError> {
+    sqlx::query("UPDATE tenancy.organizations SET updated_at = now() WHERE id = $1")
+        .bind(id.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Features of the organization: its tier's, with per-organization overrides applied.
 pub async fn effective_features(pool: &PgPool, id: OrganizationId) -> Result<Vec<String>, DbError> {
     Ok(sqlx::query_scalar(

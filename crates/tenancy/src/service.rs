@@ -12,6 +12,7 @@ use sqlx::Connection;
 
 use crate::TenancyError;
 use crate::directory;
+use crate::feature_override::{FeatureOverrideChange, FeatureSetting};
 use crate::model::{
     DEFAULT_REGION, NewOrganization, Organization, OrganizationCode, OrganizationStatus, Tier,
     validate_basics, validate_domains, validate_states,
@@ -110,6 +111,11 @@ pub trait TenancyApi: Send + Sync + 'static {
         ctx: &TenantContext,
         feature: &str,
     ) -> Result<FeatureAccess, TenancyError>;
+    async fn set_feature_override(
+        &self,
+        ctx: &TenantContext,
+        change: FeatureOverrideChange,
+    ) -> Result<Organization, TenancyError>;
     async fn schema_status(&self, ctx: &TenantContext) -> Result<SchemaStatus, TenancyError>;
 }
 
@@ -480,6 +486,65 @@ impl TenancyApi for PgTenancy {
             current_tier: org.tier,
             required_tier: directory::lowest_tier_with(&self.pool, feature).await?,
         })
+    }
+
+    async fn set_feature_override(
+        &self,
+        ctx: &TenantContext,
+        change: FeatureOverrideChange,
+    ) -> Result<Organization, TenancyError> {
+        require_platform(ctx)?;
+        let feature = change.feature.as_str();
+        if !repository::feature_exists(&self.pool, feature).await? {
+            return Err(FieldViolations::single(
+                "feature",
+                format!("unknown feature `{feature}`; see ListTiers"),
+            )
+            .into());
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::from)?;
+        let mut tx = conn.begin().await.map_err(DbError::from)?;
+        // The lock orders concurrent overrides of one organization, so the
+        // previous setting recorded below is the one this call replaced.
+        let (id, schema) = repository::lock_by_code(&mut tx, change.organization.as_str())
+            .await?
+            .ok_or_else(|| TenancyError::UnknownOrganization(change.organization.clone()))?;
+        let previous =
+            FeatureSetting::from_stored(repository::feature_override(&mut tx, id, feature).await?);
+        // Setting what is already set writes nothing, so the gateways' caches
+        // are not dropped for a repeat; the operator's call is still recorded.
+        if previous != change.setting {
+            match change.setting.stored() {
+                Some(enabled) => {
+                    repository::set_feature_override(&mut tx, id, feature, enabled).await?
+                }
+                None => repository::clear_feature_override(&mut tx, id, feature).await?,
+            }
+            repository::touch(&mut tx, id).await?;
+        }
+        let summary = json!({
+            "feature": feature,
+            "override": change.setting.as_str(),
+            "previous": previous.as_str(),
+        });
+        audit(
+            &mut tx,
+            ctx,
+            &schema,
+            id,
+            "tenancy.feature_override.set",
+            summary,
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from)?;
+        tracing::info!(
+            organization = change.organization.as_str(),
+            feature,
+            setting = change.setting.as_str(),
+            previous = previous.as_str(),
+            "feature override set"
+        );
+        self.organization(id).await
     }
 
     async fn schema_status(&self, ctx: &TenantContext) -> Result<SchemaStatus, TenancyError> {
