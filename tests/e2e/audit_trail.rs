@@ -163,6 +163,21 @@ async fn succeed(
                 .expect("org")
                 .id
         }
+        "SetFeatureOverride" => {
+            // A grant leaves every feature the later probes rely on in place.
+            tenancy
+                .set_feature_override(stack.as_operator(tenancy::SetFeatureOverrideRequest {
+                    code: subject.to_owned(),
+                    feature: "custom_development".to_owned(),
+                    r#override: tenancy::FeatureOverride::Enabled.into(),
+                }))
+                .await
+                .expect("set a feature override")
+                .into_inner()
+                .organization
+                .expect("org")
+                .id
+        }
         "CreateProperty" => {
             create_property(stack, subject, property("Audited", "FL"))
                 .await
@@ -730,7 +745,7 @@ async fn every_mutating_method_writes_exactly_one_entry_with_action_actor_and_or
         }
     }
     assert_eq!(
-        succeeded, 30,
+        succeeded, 31,
         "every implemented mutating method was exercised"
     );
 }
