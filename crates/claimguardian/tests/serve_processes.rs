@@ -383,6 +383,69 @@ async fn a_suspension_a_role_change_and_an_allow_list_made_through_one_gateway_h
     );
 }
 
+#[tokio::test]
+async fn a_feature_override_and_a_tier_change_made_through_one_gateway_hold_on_the_next_call_through_another()
+ {
+    let deployment = deploy(2).await;
+    let mut first =
+        TenancyServiceClient::new(connect_when_ready(&deployment.gateway_addrs[0]).await);
+    let mut second =
+        IdentityServiceClient::new(connect_when_ready(&deployment.gateway_addrs[1]).await);
+    create_organization(&deployment, &mut first, "flagged").await;
+    // GetSsoConfiguration needs `sso`, which the Standard tier lacks; the
+    // refusal also puts the organization in the second gateway's cache.
+    let sso = || deployment.in_tenant("flagged", identity::GetSsoConfigurationRequest {});
+    let refused = second
+        .get_sso_configuration(sso())
+        .await
+        .expect_err("Standard lacks sso");
+    assert_eq!(
+        (refused.code(), reason_of(&refused).as_str()),
+        (Code::PermissionDenied, "FEATURE_NOT_IN_TIER")
+    );
+
+    let set_override = |setting: tenancy::FeatureOverride| {
+        deployment.operator(tenancy::SetFeatureOverrideRequest {
+            code: "flagged".to_owned(),
+            feature: "sso".to_owned(),
+            r#override: setting.into(),
+        })
+    };
+    first
+        .set_feature_override(set_override(tenancy::FeatureOverride::Enabled))
+        .await
+        .expect("grant sso through the first gateway");
+    second
+        .get_sso_configuration(sso())
+        .await
+        .expect("granted on the next call through the second gateway");
+
+    first
+        .set_feature_override(set_override(tenancy::FeatureOverride::Unspecified))
+        .await
+        .expect("remove the override");
+    let refused = second
+        .get_sso_configuration(sso())
+        .await
+        .expect_err("the Standard tier decides again");
+    assert_eq!(
+        (refused.code(), reason_of(&refused).as_str()),
+        (Code::PermissionDenied, "FEATURE_NOT_IN_TIER")
+    );
+
+    first
+        .change_organization_tier(deployment.operator(tenancy::ChangeOrganizationTierRequest {
+            code: "flagged".to_owned(),
+            tier: "enterprise".to_owned(),
+        }))
+        .await
+        .expect("upgrade through the first gateway");
+    second
+        .get_sso_configuration(sso())
+        .await
+        .expect("the Enterprise tier's sso on the next call through the second gateway");
+}
+
 struct SignedIn {
     user_id: String,
     access_token: String,
