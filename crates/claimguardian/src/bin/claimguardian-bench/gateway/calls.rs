@@ -63,8 +63,8 @@ struct Credentials {
     property_id: String,
 }
 
-/// Makes `call` by `route`, the `n`th call on connection `n % connections`
-/// as tenant `n % tenants`.
+/// Makes `call` by `route` on a given connection as a given tenant (each
+/// taken modulo how many there are).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub call: Call,
@@ -121,10 +121,10 @@ impl Caller {
         self.channels.len()
     }
 
-    /// Makes the `n`th call; an error status is returned as it came.
-    pub async fn call(&self, n: usize) -> Result<(), Status> {
-        let channel = self.channels[n % self.channels.len()].clone();
-        let tenant = &self.tenants[n % self.tenants.len()];
+    /// Makes one call; an error status is returned as it came.
+    pub async fn call(&self, connection: usize, tenant: usize) -> Result<(), Status> {
+        let channel = self.channels[connection % self.channels.len()].clone();
+        let tenant = &self.tenants[tenant % self.tenants.len()];
         match self.call {
             Call::CheckPermission => {
                 let request = self.request(

@@ -43,8 +43,9 @@ fn failure(caller: &Caller, status: &tonic::Status) -> String {
     )
 }
 
-/// `concurrency` workers, worker `w` on connection `w` as tenant `w`, for
-/// `length`.
+/// `concurrency` workers, worker `w` on connection `w`, taking the tenants
+/// in turn (`w`, `w + concurrency`, …) so the load spreads over all of
+/// them, for `length`.
 pub async fn closed_loop(
     caller: &Caller,
     concurrency: usize,
@@ -61,15 +62,17 @@ pub async fn closed_loop(
         let caller = caller.clone();
         workers.spawn(async move {
             let mut samples = Vec::with_capacity(16_384);
+            let mut tenant = worker;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                caller.call(worker).await.map_err(|status| {
+                caller.call(worker, tenant).await.map_err(|status| {
                     anyhow::anyhow!(
                         "{}; a closed-loop measure includes no failed call",
                         failure(&caller, &status)
                     )
                 })?;
                 samples.push(sent.elapsed());
+                tenant += concurrency;
             }
             anyhow::Ok(samples)
         });
@@ -102,7 +105,7 @@ pub async fn open_loop(caller: &Caller, rate: f64, length: Duration) -> anyhow::
         tokio::time::sleep_until(scheduled.into()).await;
         let caller = caller.clone();
         calls.spawn(async move {
-            let answer = caller.call(n).await;
+            let answer = caller.call(n, n).await;
             (
                 scheduled.elapsed(),
                 answer.map_err(|status| failure(&caller, &status)),
