@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::body::Body as AxumBody;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 
 use super::*;
 use crate::upstream::Upstreams;
-use crate::upstream::tests::nobody_listening;
+use crate::upstream::tests::{nobody_listening, serving};
 
 const SERVICE: &str = "claimguardian.test.v1.TestService";
 const METHOD: &str = "/claimguardian.test.v1.TestService/Get";
@@ -44,20 +43,7 @@ async fn scripted_service(script: Script) -> Upstreams {
             })
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_routes(Routes::from(router))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    let mut upstreams = Upstreams::default();
-    upstreams
-        .add(SERVICE, &format!("http://{addr}"))
-        .expect("address");
-    upstreams
+    serving(SERVICE, Routes::from(router)).await
 }
 
 fn script(unavailable_first: usize) -> Script {

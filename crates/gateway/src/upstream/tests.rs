@@ -1,6 +1,7 @@
 use std::time::Instant;
 
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use super::*;
@@ -25,20 +26,7 @@ async fn a_service_that_reports_not_serving_is_down_until_it_serves_again() {
     reporter
         .set_service_status(SERVICE, ServingStatus::Serving)
         .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(health_service)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-
-    let mut upstreams = Upstreams::default();
-    upstreams
-        .add(SERVICE, &format!("http://{addr}"))
-        .expect("address");
+    let upstreams = serving(SERVICE, Routes::new(health_service)).await;
     let upstream = upstreams.get(SERVICE).expect("added").clone();
     assert_eq!(upstream.health(), Health::Unknown, "unknown until watched");
     let mut watchers = BackgroundTasks::default();
@@ -67,6 +55,24 @@ async fn a_service_that_reports_not_serving_is_down_until_it_serves_again() {
         .set_service_status(SERVICE, ServingStatus::Serving)
         .await;
     health_becomes(&upstream, Health::Serving).await;
+}
+
+/// Upstreams with `service` served by `routes` on a loopback port.
+pub async fn serving(service: &str, routes: Routes) -> Upstreams {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    let mut upstreams = Upstreams::default();
+    upstreams
+        .add(service, &format!("http://{addr}"))
+        .expect("address");
+    upstreams
 }
 
 /// Upstreams with `service` at a loopback port nobody listens on.
