@@ -1007,3 +1007,34 @@ async fn no_secret_reaches_the_audit_trail() {
     }
     let _ = claims::ListPropertiesRequest::default().encode_to_vec();
 }
+
+#[tokio::test]
+async fn an_entry_carries_the_trace_id_of_the_call_that_wrote_it() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let stack = TestStack::spawn().await;
+    create_enterprise(&stack, "traced").await;
+    let mut request = stack.in_tenant(
+        "traced",
+        claims::CreatePropertyRequest {
+            property: Some(property("Traced House", "FL")),
+        },
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("ascii"),
+    );
+    claims_client(&stack)
+        .await
+        .create_property(request)
+        .await
+        .expect("created");
+    let traced: Vec<String> = sqlx::query_scalar(
+        "SELECT trace_id FROM org_traced.audit_log WHERE action = 'claims.property.create'",
+    )
+    .fetch_all(&stack.control)
+    .await
+    .expect("audit rows");
+    assert_eq!(traced, vec![TRACE_ID.to_owned()]);
+}

@@ -239,7 +239,11 @@ impl Gateway {
                 Status::unimplemented(format!("unknown method {path}"))
             });
         };
-        let client = client_info(&request, &self.inner.config.trusted_proxies);
+        let client = client_info(
+            &request,
+            &self.inner.config.trusted_proxies,
+            cg_runtime::trace_context::trace_id(&tracing::Span::current(), request.headers()),
+        );
         let authorized = self
             .authorize(
                 policy,

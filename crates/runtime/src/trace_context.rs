@@ -41,3 +41,20 @@ pub fn hand_on(span: &tracing::Span, headers: &mut http::HeaderMap) {
         TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
     }
 }
+
+/// The call's trace id, as 32 lowercase hex digits: `span`'s, or, where no
+/// OpenTelemetry layer is installed, the one `headers` carry; `None` when
+/// neither has one.
+pub fn trace_id(span: &tracing::Span, headers: &http::HeaderMap) -> Option<String> {
+    let own = span.context().span().span_context().trace_id();
+    let trace_id = if own != opentelemetry::trace::TraceId::INVALID {
+        own
+    } else {
+        TraceContextPropagator::new()
+            .extract_with_context(&opentelemetry::Context::new(), &HeaderExtractor(headers))
+            .span()
+            .span_context()
+            .trace_id()
+    };
+    (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
+}
