@@ -25,7 +25,7 @@ use tonic::{Code, Status};
 const IDENTITY_SERVICE: &str = "claimguardian.identity.v1.IdentityService";
 const TENANCY_SERVICE: &str = "claimguardian.tenancy.v1.TenancyService";
 
-use crate::access_cache::{self, AccessCache, CacheStats};
+use crate::access_cache::{self, AccessCache};
 use crate::access_token::{AccessTokenVerifier, JwksSource, VerifierConfig};
 use crate::authenticate::{AuthError, Caller, authenticate};
 use crate::background::BackgroundTasks;
@@ -168,16 +168,6 @@ impl Gateway {
                 ))),
             }),
         }
-    }
-
-    /// How the gateway's access caches have been used.
-    pub fn cache_stats(&self) -> CacheStats {
-        self.inner.cache.stats()
-    }
-
-    /// Whether the gateway hears access changes (and so uses its caches).
-    pub fn caches_live(&self) -> bool {
-        self.inner.cache.is_live()
     }
 
     /// Routes where every path not served locally (health, reflection) is forwarded.
@@ -451,7 +441,7 @@ impl Gateway {
                     &[("organization", named.as_str())],
                 )
             })?;
-        attempt.tenant = Some(TenantRecord::clone(&record));
+        attempt.tenant = Some(record.clone());
         // The allow-list comes before anything else about the organization.
         let allowlist = cache
             .allowlist(pool, record.id)

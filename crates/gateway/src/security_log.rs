@@ -5,6 +5,8 @@
 //! to an organization is unverified and must not let strangers write into
 //! its log.
 
+use std::sync::Arc;
+
 use cg_audit::entry::Outcome;
 use cg_audit::record::entry_for;
 use cg_audit::store::{self, PLATFORM_SCHEMA};
@@ -24,7 +26,7 @@ pub const DENIED_READ_ACTION: &str = "security.call.denied";
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub principal: Principal,
-    pub tenant: Option<TenantRecord>,
+    pub tenant: Option<Arc<TenantRecord>>,
     /// How the caller named its organization, verified or not.
     pub named_tenant: String,
 }

@@ -7,14 +7,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cg_status::{ERROR_DOMAIN, reason};
+use cg_status::{reason, with_reason};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use tokio::time::Instant;
 use tonic::body::Body;
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::ServiceExt as _;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
@@ -114,14 +113,11 @@ impl Sender {
 
     fn too_large(&self) -> Status {
         let limit = self.max_request_bytes.to_string();
-        Status::with_error_details(
+        with_reason(
             Code::ResourceExhausted,
             format!("the request is larger than {limit} bytes"),
-            ErrorDetails::with_error_info(
-                reason::REQUEST_TOO_LARGE,
-                ERROR_DOMAIN,
-                [("max_bytes".to_owned(), limit)],
-            ),
+            reason::REQUEST_TOO_LARGE,
+            &[("max_bytes", limit.as_str())],
         )
     }
 }

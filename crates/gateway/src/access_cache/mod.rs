@@ -117,19 +117,8 @@ impl AccessCache {
         pool: &ControlPool,
         code: &str,
     ) -> Result<Option<Arc<TenantRecord>>, DbError> {
-        if let Some(tenant) = self.lookup(|| self.tenants.get(&self.codes.get(code)?)) {
-            return Ok(Some(tenant));
-        }
-        let epoch = self.epoch();
-        let Some(record) = directory::by_code(pool, code).await? else {
-            return Ok(None);
-        };
-        let record = Arc::new(record);
-        self.store(epoch, || {
-            self.codes.insert(code.to_owned(), record.id);
-            self.tenants.insert(record.id, record.clone());
-        });
-        Ok(Some(record))
+        self.tenant_by(&self.codes, code, directory::by_code(pool, code))
+            .await
     }
 
     /// The organization owning this verified custom domain.
@@ -138,16 +127,33 @@ impl AccessCache {
         pool: &ControlPool,
         domain: &str,
     ) -> Result<Option<Arc<TenantRecord>>, DbError> {
-        if let Some(tenant) = self.lookup(|| self.tenants.get(&self.domains.get(domain)?)) {
+        self.tenant_by(
+            &self.domains,
+            domain,
+            directory::by_verified_domain(pool, domain),
+        )
+        .await
+    }
+
+    /// The organization `name` maps to in `index`, else as `load` finds it
+    /// (which is only awaited on a miss). Names that find nothing are not
+    /// cached.
+    async fn tenant_by(
+        &self,
+        index: &Cache<String, OrganizationId>,
+        name: &str,
+        load: impl Future<Output = Result<Option<TenantRecord>, DbError>>,
+    ) -> Result<Option<Arc<TenantRecord>>, DbError> {
+        if let Some(tenant) = self.lookup(|| self.tenants.get(&index.get(name)?)) {
             return Ok(Some(tenant));
         }
         let epoch = self.epoch();
-        let Some(record) = directory::by_verified_domain(pool, domain).await? else {
+        let Some(record) = load.await? else {
             return Ok(None);
         };
         let record = Arc::new(record);
         self.store(epoch, || {
-            self.domains.insert(domain.to_owned(), record.id);
+            index.insert(name.to_owned(), record.id);
             self.tenants.insert(record.id, record.clone());
         });
         Ok(Some(record))

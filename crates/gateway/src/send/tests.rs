@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::body::Body as AxumBody;
 use tonic::service::Routes;
+use tonic_types::StatusExt as _;
 
 use super::*;
 use crate::upstream::Upstreams;
